@@ -466,3 +466,35 @@ func BasicAuth(user, password string) transport.AuthMethod {
 	}
 	return &http.BasicAuth{Username: user, Password: password}
 }
+
+// PrepareLocal makes a local path ready to be an environments repo: a path
+// that does not exist or is an empty directory becomes a new repository
+// with a working tree whose branch is main. URLs and existing repositories
+// are left alone; a non-empty directory that is not a repository is an error.
+func PrepareLocal(location string) error {
+	if looksLikeURL(location) {
+		return nil
+	}
+	entries, err := os.ReadDir(location)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case len(entries) == 0:
+	default:
+		if IsLocalWorkingCopy(location) {
+			return nil
+		}
+		if _, err := git.PlainOpen(location); err == nil {
+			return nil // a bare repository
+		}
+		return fmt.Errorf("%s is not empty and not a git repository", location)
+	}
+	if err := os.MkdirAll(location, 0o755); err != nil {
+		return err
+	}
+	_, err = git.PlainInitWithOptions(location, &git.PlainInitOptions{
+		InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")},
+	})
+	return err
+}

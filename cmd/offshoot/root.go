@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/offshoot-dev/offshoot/internal/engine"
+	"github.com/offshoot-dev/offshoot/internal/gitrepo"
+)
+
+// version is set with -ldflags "-X main.version=…".
+var version = "dev"
+
+// factory carries the IO streams and builds clients only when a command
+// needs them.
+type factory struct {
+	Out, Err io.Writer
+	Getenv   func(string) string
+
+	EnvRepo   string
+	EnvBranch string
+	CacheDir  string
+	now       func() time.Time
+}
+
+func (f *factory) repoOptions(location string) gitrepo.Options {
+	user := f.Getenv("OFFSHOOT_GIT_USERNAME")
+	token := f.Getenv("OFFSHOOT_GIT_TOKEN")
+	if token == "" {
+		token = f.Getenv("GITHUB_TOKEN")
+	}
+	return gitrepo.Options{
+		Location:    location,
+		Branch:      f.EnvBranch,
+		CacheDir:    f.CacheDir,
+		Auth:        gitrepo.BasicAuth(user, token),
+		AuthorName:  f.Getenv("OFFSHOOT_AUTHOR_NAME"),
+		AuthorEmail: f.Getenv("OFFSHOOT_AUTHOR_EMAIL"),
+		Now:         f.now,
+	}
+}
+
+// Engine opens the environments repo named by --env-repo.
+func (f *factory) Engine(ctx context.Context) (*engine.Engine, error) {
+	repo, err := gitrepo.Open(ctx, f.repoOptions(f.EnvRepo))
+	if err != nil {
+		return nil, err
+	}
+	return &engine.Engine{Repo: repo, Now: f.now}, nil
+}
+
+func newRootCmd(f *factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "offshoot",
+		Short: "One environment per git branch: the app and a clone of its parent's PostgreSQL data, the GitOps way",
+		Long: `offshoot gives every branch of an app repo its own environment: a Kustomize
+overlay for the app (namespace, image tag = commit SHA, hostname, labels) and a
+CloudNativePG Cluster bootstrapped from the parent branch's backups. It commits
+them to an environments repo, which Argo CD deploys.
+
+The environments repo is --env-repo or $OFFSHOOT_ENV_REPO: a git URL (http(s),
+ssh, file://) or a local path. Credentials for http(s) remotes come from
+$OFFSHOOT_GIT_TOKEN (or $GITHUB_TOKEN) and $OFFSHOOT_GIT_USERNAME.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if f.EnvRepo == "" {
+				f.EnvRepo = f.Getenv("OFFSHOOT_ENV_REPO")
+			}
+			return nil
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &flagError{err} })
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.EnvRepo, "env-repo", "", "environments repo: git URL or local path (default $OFFSHOOT_ENV_REPO)")
+	pf.StringVar(&f.EnvBranch, "env-branch", "main", "branch of the environments repo to write")
+	pf.StringVar(&f.CacheDir, "cache-dir", "", "where cached clones of remote environments repos live (default: the user cache dir)")
+	cmd.AddCommand(
+		newInitCmd(f),
+		newSyncCmd(f),
+		newRefreshCmd(f),
+		newDeleteCmd(f),
+		newListCmd(f),
+		newTreeCmd(f),
+		newRenderCmd(f),
+	)
+	return cmd
+}
+
+// args wraps a cobra positional-args check so that its errors are usage errors.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return &flagError{err}
+		}
+		return nil
+	}
+}

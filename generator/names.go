@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -19,6 +20,8 @@ const (
 	MaxNamespacePrefixLength = 63 - MaxEnvNameLength
 	hashLength               = 6
 )
+
+var dns1035Label = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 
 // BranchError says why a branch name cannot be used.
 type BranchError struct {
@@ -89,6 +92,9 @@ func EnvName(branch string) (string, error) {
 	if err := ValidateBranch(branch); err != nil {
 		return "", err
 	}
+	if len(branch) <= MaxEnvNameLength && dns1035Label.MatchString(branch) {
+		return branch, nil // already a valid name: keep it as it is
+	}
 	var b strings.Builder
 	dash := false
 	for _, r := range strings.ToLower(branch) {
@@ -103,9 +109,6 @@ func EnvName(branch string) (string, error) {
 	slug := strings.Trim(b.String(), "-")
 	if slug != "" && (slug[0] < 'a' || slug[0] > 'z') {
 		slug = "b-" + slug // DNS-1035: must start with a letter
-	}
-	if slug == branch && len(slug) <= MaxEnvNameLength {
-		return slug, nil
 	}
 	sum := sha256.Sum256([]byte(branch))
 	suffix := hex.EncodeToString(sum[:])[:hashLength]

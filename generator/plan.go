@@ -113,6 +113,9 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 	if !shaPattern.MatchString(req.SHA) {
 		return nil, usage("invalid --sha %q: want 7 to 64 lower-case hex digits of the app commit", req.SHA)
 	}
+	if req.Branch == cfg.Branches.Root && req.Parent != "" {
+		return nil, usage("%q is the root branch (branches.root in %s); it has no parent", req.Branch, ConfigFile)
+	}
 	if prev != nil {
 		if req.Parent != "" && req.Parent != prev.Parent {
 			return nil, usage("environment of %q already exists with parent %q, not %q: delete it first to re-parent it", req.Branch, displayParent(prev.Parent), req.Parent)
@@ -142,9 +145,6 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 	}
 	var src *clone.Source
 	if req.Branch == cfg.Branches.Root {
-		if req.Parent != "" {
-			return nil, usage("%q is the root branch (branches.root in %s); it has no parent", req.Branch, ConfigFile)
-		}
 		if req.At != nil {
 			return nil, usage("the root environment starts with a fresh database; --at needs a parent")
 		}

@@ -105,11 +105,11 @@ func TestGoldenRender(t *testing.T) {
 	}
 	es.must(Request{Op: OpSync, Branch: "main", SHA: "0000000"})
 	cases := map[string]map[string]string{
-		"root-master":       r.snapshot("envs/master"),
-		"child-staging":     r.snapshot("envs/staging"),
-		"grandchild-feat1":  r.snapshot("envs/feature-1-" + hashOf(t, "feature_1")),
-		"pitr":              r.snapshot("envs/feature-pitr-" + hashOf(t, "feature/PITR")),
-		"externalsecret":    es.snapshot("envs/main"),
+		"root-master":      r.snapshot("envs/master"),
+		"child-staging":    r.snapshot("envs/staging"),
+		"grandchild-feat1": r.snapshot("envs/feature-1-" + hashOf(t, "feature_1")),
+		"pitr":             r.snapshot("envs/feature-pitr-" + hashOf(t, "feature/PITR")),
+		"externalsecret":   es.snapshot("envs/main"),
 	}
 	for name, files := range cases {
 		if len(files) != 4 {

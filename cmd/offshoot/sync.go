@@ -39,13 +39,15 @@ Running it twice with the same SHA commits nothing.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			o.branch = a[0]
+			if o.sha == "" {
+				return &flagError{fmt.Errorf("required flag --sha not set: the app commit to deploy")}
+			}
 			return runChange(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVar(&o.sha, "sha", "", "app commit to deploy (required)")
 	cmd.Flags().StringVar(&o.parent, "parent", "", "branch this branch was cut from (needed to create it)")
 	cmd.Flags().StringVar(&o.at, "at", "", "recover the parent's data to this time (RFC 3339), when creating")
-	_ = cmd.MarkFlagRequired("sha")
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/offshoot-dev/offshoot/clone"
+	"github.com/offshoot-dev/offshoot/internal/crdschema"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -387,5 +388,28 @@ func TestBrokenBaseFailsValidation(t *testing.T) {
 	r.fs["base/app/kustomization.yaml"] = &fstest.MapFile{Data: []byte("resources:\n- deployment.yaml\n- /etc/passwd\n")}
 	if _, err := r.do(Request{Op: OpSync, Branch: "feature_9", Parent: "master", SHA: "1234567"}); !errors.As(err, &be) {
 		t.Fatalf("want a kustomize build error, got %v", err)
+	}
+}
+
+// The fully built environments — what Argo CD applies — pass the real CNPG
+// and Barman Cloud CRD schemas.
+func TestBuiltEnvironmentsPassCRDSchemas(t *testing.T) {
+	v := crdschema.CNPG(t)
+	r := demo(t)
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	r.must(Request{Op: OpSync, Branch: "feature/PITR", Parent: "staging", SHA: "abcdef0", At: &at})
+	r.must(Request{Op: OpRefresh, Branch: "feature_1"})
+	for _, e := range mustList(t, r) {
+		out, _, err := Build(r.fs, EnvDir(e.Name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		skipped, err := v.ValidateYAML(out)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Branch, err)
+		}
+		if len(skipped) != 5 { // Namespace, Secret, Service, Deployment, Ingress: built-in kinds
+			t.Fatalf("%s: skipped %v", e.Branch, skipped)
+		}
 	}
 }

@@ -53,11 +53,17 @@ func TestObjectsPassCRDSchemas(t *testing.T) {
 		set  func(*clone.Settings)
 		spec clone.Spec
 	}{
-		"root":            {func(*clone.Settings) {}, rootSpec()},
-		"child-pitr":      {func(*clone.Settings) {}, childSpec()},
-		"storage-class":   {func(s *clone.Settings) { s.StorageClass = "fast-ssd"; s.Instances = 3 }, childSpec()},
-		"external-secret": {func(s *clone.Settings) { s.ObjectStore.Credentials.Source = clone.SourceExternalSecret; s.ObjectStore.Credentials.ExternalSecret = &clone.ExternalSecretSource{StoreName: "vault", RemoteKey: "k"} }, rootSpec()},
-		"replicated":      {func(s *clone.Settings) { s.ObjectStore.Credentials.Source = clone.SourceReplicated; s.ObjectStore.Credentials.Replicated = &clone.ReplicatedSource{From: "ops/s3"} }, childSpec()},
+		"root":          {func(*clone.Settings) {}, rootSpec()},
+		"child-pitr":    {func(*clone.Settings) {}, childSpec()},
+		"storage-class": {func(s *clone.Settings) { s.StorageClass = "fast-ssd"; s.Instances = 3 }, childSpec()},
+		"external-secret": {func(s *clone.Settings) {
+			s.ObjectStore.Credentials.Source = clone.SourceExternalSecret
+			s.ObjectStore.Credentials.ExternalSecret = &clone.ExternalSecretSource{StoreName: "vault", RemoteKey: "k"}
+		}, rootSpec()},
+		"replicated": {func(s *clone.Settings) {
+			s.ObjectStore.Credentials.Source = clone.SourceReplicated
+			s.ObjectStore.Credentials.Replicated = &clone.ReplicatedSource{From: "ops/s3"}
+		}, childSpec()},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := settings()

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -53,7 +54,9 @@ type Options struct {
 	AuthorName, AuthorEmail string
 	// Auth for http(s) remotes; nil means anonymous or credentials in the URL.
 	Auth transport.AuthMethod
-	// Attempts bounds conflict retries (default 5).
+	// Attempts bounds conflict retries (default 10). An attempt only fails
+	// when another writer's commit landed meanwhile, so N writers making one
+	// commit each all succeed when Attempts >= N.
 	Attempts int
 	// Now is the clock for commit times (default time.Now).
 	Now func() time.Time
@@ -68,6 +71,7 @@ type Result struct {
 
 // Repo is an opened environments repo.
 type Repo struct {
+	mu     sync.Mutex // the file lock does not exclude goroutines sharing r.lock
 	opts   Options
 	repo   *git.Repository
 	local  bool // a working copy committed to in place
@@ -103,7 +107,7 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 		o.Branch = "main"
 	}
 	if o.Attempts <= 0 {
-		o.Attempts = 5
+		o.Attempts = 10
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -233,6 +237,8 @@ func isNoMatchingRef(err error) bool {
 // Snapshot returns the files at the head of the branch (fetched fresh for
 // a remote). It fails with ErrNoBranch when the branch does not exist.
 func (r *Repo) Snapshot(ctx context.Context) (fs.FS, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err := lockCtx(ctx, r.lock); err != nil {
 		return nil, "", err
 	}
@@ -265,27 +271,34 @@ type UpdateOptions struct {
 // Update computes a change on the branch head, commits it and pushes it.
 // The same change twice makes no second commit (Changed is false).
 func (r *Repo) Update(ctx context.Context, fn ChangeFunc, uo UpdateOptions) (Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err := lockCtx(ctx, r.lock); err != nil {
 		return Result{}, err
 	}
 	defer r.lock.Unlock()
-	var last error
-	for attempt := 1; attempt <= r.opts.Attempts; attempt++ {
+	for attempt := 1; ; attempt++ {
 		res, err := r.updateOnce(ctx, fn, uo)
 		res.Attempts = attempt
 		if !errors.Is(err, ErrConflict) {
 			return res, err
 		}
-		last = err
-		// Back off a little, with jitter, before fetching again.
-		d := time.Duration(attempt*attempt)*50*time.Millisecond + time.Duration(rand.IntN(50))*time.Millisecond
+		if attempt >= r.opts.Attempts {
+			return Result{Attempts: attempt}, fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+		}
+		// Back off exponentially (50ms, 100ms, ... capped at 1s), randomised
+		// over [d/2, d) so writers that collided do not retry in lockstep.
+		d := time.Second
+		if attempt <= 5 {
+			d = 50 * time.Millisecond << (attempt - 1)
+		}
+		d = d/2 + rand.N(d/2)
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
 		case <-time.After(d):
 		}
 	}
-	return Result{Attempts: r.opts.Attempts}, fmt.Errorf("gave up after %d attempts: %w", r.opts.Attempts, last)
 }
 
 func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions) (Result, error) {

@@ -91,7 +91,7 @@ func (t treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 		if e.Mode == filemode.Submodule {
 			continue
 		}
-		out = append(out, dirEntry{e})
+		out = append(out, dirEntry{s: t.s, e: e})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out, nil
@@ -116,7 +116,10 @@ func (t treeFS) Open(name string) (fs.File, error) {
 	return &file{Reader: bytes.NewReader(data), info: fileInfo{name: path.Base(name), size: int64(len(data)), mode: 0o644}}, nil
 }
 
-type dirEntry struct{ e object.TreeEntry }
+type dirEntry struct {
+	s storer.EncodedObjectStorer
+	e object.TreeEntry
+}
 
 func (d dirEntry) Name() string { return d.e.Name }
 func (d dirEntry) IsDir() bool  { return d.e.Mode == filemode.Dir }
@@ -130,7 +133,11 @@ func (d dirEntry) Info() (fs.FileInfo, error) {
 	if d.IsDir() {
 		return fileInfo{name: d.e.Name, mode: fs.ModeDir | 0o755}, nil
 	}
-	return fileInfo{name: d.e.Name, mode: 0o644}, nil
+	size, err := d.s.EncodedObjectSize(d.e.Hash)
+	if err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: d.e.Name, Err: err}
+	}
+	return fileInfo{name: d.e.Name, size: size, mode: 0o644}, nil
 }
 
 type fileInfo struct {

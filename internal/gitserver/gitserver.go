@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -23,6 +24,9 @@ import (
 type Server struct {
 	Root string // directory holding the bare repositories
 	URL  string // http://127.0.0.1:PORT
+	// Stderr receives git http-backend's diagnostics (default: discarded;
+	// a refused push is already reported to the client).
+	Stderr io.Writer
 
 	srv     *http.Server
 	ln      net.Listener
@@ -86,6 +90,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"GIT_HTTP_EXPORT_ALL=1",
 			"REMOTE_USER=offshoot",
 		},
+		Stderr: s.Stderr,
+	}
+	if h.Stderr == nil {
+		h.Stderr = io.Discard
 	}
 	h.ServeHTTP(w, r)
 }

@@ -188,7 +188,7 @@ func (e memEntry) Type() fs.FileMode {
 	return 0
 }
 func (e memEntry) Info() (fs.FileInfo, error) { return e, nil }
-func (e memEntry) Size() int64               { return e.size }
+func (e memEntry) Size() int64                { return e.size }
 func (e memEntry) Mode() fs.FileMode {
 	if e.dir {
 		return fs.ModeDir | 0o755

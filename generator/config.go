@@ -28,6 +28,39 @@ type Config struct {
 	App        AppConfig      `json:"app"`
 	Branches   BranchConfig   `json:"branches"`
 	Database   clone.Settings `json:"database"`
+	Events     EventsConfig   `json:"events,omitempty"`
+}
+
+// EventsConfig says which branch events get environments (offshoot serve
+// and reconcile; the CLI does what it is told).
+type EventsConfig struct {
+	// Branches are path.Match patterns of branches that get an environment
+	// when pushed or created; empty means every branch.
+	Branches []string `json:"branches,omitempty"`
+	// PullRequests opts pull requests in: an environment per PR head branch,
+	// cut from the PR's base.
+	PullRequests PullRequestEvents `json:"pullRequests,omitempty"`
+}
+
+// PullRequestEvents configures pull_request events.
+type PullRequestEvents struct {
+	Enabled bool `json:"enabled,omitempty"`
+	// Label, if set, limits environments to PRs carrying it.
+	Label string `json:"label,omitempty"`
+}
+
+// WantsBranch reports whether push/create events of branch get an
+// environment (the root and protected branches always do).
+func (c *Config) WantsBranch(branch string) bool {
+	if c.IsProtected(branch) || len(c.Events.Branches) == 0 {
+		return true
+	}
+	for _, p := range c.Events.Branches {
+		if ok, _ := path.Match(p, branch); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // AppConfig describes the application every environment runs.
@@ -169,6 +202,11 @@ func (c *Config) Validate() error {
 	for i, p := range c.Branches.Protected {
 		if _, err := path.Match(p, ""); err != nil || p == "" {
 			add(fmt.Sprintf("branches.protected[%d]", i), "must be a branch name or path.Match pattern, got %q", p)
+		}
+	}
+	for i, p := range c.Events.Branches {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			add(fmt.Sprintf("events.branches[%d]", i), "must be a branch name or path.Match pattern, got %q", p)
 		}
 	}
 	errs = append(errs, c.Database.Validate("database")...)

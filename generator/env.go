@@ -28,19 +28,21 @@ const (
 // anything. Fields without omitempty are always written, because the
 // ApplicationSet template uses missingkey=error.
 type Environment struct {
-	APIVersion string    `json:"apiVersion"`
-	Kind       string    `json:"kind"`
-	Name       string    `json:"name"`
-	Branch     string    `json:"branch"`
-	Parent     string    `json:"parent"`
-	ParentEnv  string    `json:"parentEnv"`
-	SHA        string    `json:"sha"`
-	Namespace  string    `json:"namespace"`
-	URL        string    `json:"url"`
-	Protected  bool      `json:"protected"`
-	CreatedAt  time.Time `json:"createdAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
-	Database   Database  `json:"database"`
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	Branch     string `json:"branch"`
+	Parent     string `json:"parent"`
+	ParentEnv  string `json:"parentEnv"`
+	// ParentReason says how the parent was chosen, when it was detected.
+	ParentReason string    `json:"parentReason,omitempty"`
+	SHA          string    `json:"sha"`
+	Namespace    string    `json:"namespace"`
+	URL          string    `json:"url"`
+	Protected    bool      `json:"protected"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+	Database     Database  `json:"database"`
 }
 
 // Database is the environment's current database incarnation.

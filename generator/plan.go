@@ -32,6 +32,11 @@ type Request struct {
 	Branch string
 	// Parent is the branch it was cut from; needed to create a non-root env.
 	Parent string
+	// ParentReason says how the parent was chosen (recorded in metadata).
+	ParentReason string
+	// KeepParent: when the environment exists, Parent is only a hint and
+	// its recorded parent stays (webhooks: a PR's base may differ).
+	KeepParent bool
 	// SHA is the app commit to deploy (sync).
 	SHA string
 	// At is a point in time to recover the parent's data to (create, refresh).
@@ -117,7 +122,7 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 		return nil, usage("%q is the root branch (branches.root in %s); it has no parent", req.Branch, ConfigFile)
 	}
 	if prev != nil {
-		if req.Parent != "" && req.Parent != prev.Parent {
+		if req.Parent != "" && req.Parent != prev.Parent && !req.KeepParent {
 			return nil, usage("environment of %q already exists with parent %q, not %q: delete it first to re-parent it", req.Branch, displayParent(prev.Parent), req.Parent)
 		}
 		if req.At != nil {
@@ -165,7 +170,7 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 		if _, err := Lineage(repo, parent); err != nil {
 			return nil, err
 		}
-		env.Parent, env.ParentEnv = parent.Branch, parent.Name
+		env.Parent, env.ParentEnv, env.ParentReason = parent.Branch, parent.Name, req.ParentReason
 		src = &clone.Source{Env: parent.Name, Branch: parent.Branch, ServerName: parent.Database.ServerName, TargetTime: at(req.At)}
 	}
 	env.Database = newIncarnation(env, 1, src, req.Now)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/offshoot-dev/offshoot/internal/apprepo"
 	"github.com/offshoot-dev/offshoot/internal/engine"
 	"github.com/offshoot-dev/offshoot/internal/gitrepo"
 )
@@ -21,6 +22,7 @@ type factory struct {
 	Getenv   func(string) string
 
 	EnvRepo   string
+	AppRepo   string
 	EnvBranch string
 	CacheDir  string
 	now       func() time.Time
@@ -41,6 +43,15 @@ func (f *factory) repoOptions(location string) gitrepo.Options {
 		AuthorEmail: f.Getenv("OFFSHOOT_AUTHOR_EMAIL"),
 		Now:         f.now,
 	}
+}
+
+// App opens the app repo named by --app-repo, or returns nil when none is.
+func (f *factory) App(ctx context.Context) (*apprepo.Repo, error) {
+	if f.AppRepo == "" {
+		return nil, nil
+	}
+	o := f.repoOptions(f.AppRepo)
+	return apprepo.Open(ctx, apprepo.Options{URL: f.AppRepo, CacheDir: f.CacheDir, Auth: o.Auth})
 }
 
 // Engine opens the environments repo named by --env-repo.
@@ -71,12 +82,16 @@ $OFFSHOOT_GIT_TOKEN (or $GITHUB_TOKEN) and $OFFSHOOT_GIT_USERNAME.`,
 			if f.EnvRepo == "" {
 				f.EnvRepo = f.Getenv("OFFSHOOT_ENV_REPO")
 			}
+			if f.AppRepo == "" {
+				f.AppRepo = f.Getenv("OFFSHOOT_APP_REPO")
+			}
 			return nil
 		},
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &flagError{err} })
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.EnvRepo, "env-repo", "", "environments repo: git URL or local path (default $OFFSHOOT_ENV_REPO)")
+	pf.StringVar(&f.AppRepo, "app-repo", "", "the app repo (git URL or path), for parent detection and reconcile (default $OFFSHOOT_APP_REPO)")
 	pf.StringVar(&f.EnvBranch, "env-branch", "main", "branch of the environments repo to write")
 	pf.StringVar(&f.CacheDir, "cache-dir", "", "where cached clones of remote environments repos live (default: the user cache dir)")
 	cmd.AddCommand(
@@ -87,6 +102,8 @@ $OFFSHOOT_GIT_TOKEN (or $GITHUB_TOKEN) and $OFFSHOOT_GIT_USERNAME.`,
 		newListCmd(f),
 		newTreeCmd(f),
 		newRenderCmd(f),
+		newServeCmd(f),
+		newReconcileCmd(f),
 	)
 	return cmd
 }

@@ -29,7 +29,8 @@ func newSyncCmd(f *factory) *cobra.Command {
 		Long: `Create the environment of BRANCH, or move it to a new commit.
 
 A new environment needs its parent (the branch it was cut from), unless it is
-the root branch: its database is recovered from the parent's archive (its
+the root branch; without --parent, it is detected from the app repo's history
+when --app-repo is given (the environment whose branch is nearest): its database is recovered from the parent's archive (its
 latest backup, or the point in time --at), and archives under a new
 serverName of its own. An existing environment only changes its image tag.
 Running it twice with the same SHA commits nothing.`,
@@ -106,6 +107,18 @@ func runChange(ctx context.Context, o *changeOptions) error {
 	eng, err := o.f.Engine(ctx)
 	if err != nil {
 		return err
+	}
+	if o.op == generator.OpSync && o.parent == "" && o.f.AppRepo != "" {
+		app, err := o.f.App(ctx)
+		if err != nil {
+			return err
+		}
+		if req, err = eng.DetectParent(ctx, app, req); err != nil {
+			return err
+		}
+		if req.Parent != "" {
+			fmt.Fprintf(o.f.Out, "%s: parent %s (%s)\n", o.branch, req.Parent, req.ParentReason)
+		}
 	}
 	out, err := eng.Apply(ctx, req)
 	if err != nil {

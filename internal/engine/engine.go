@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/offshoot-dev/offshoot/generator"
+	"github.com/offshoot-dev/offshoot/internal/apprepo"
 	"github.com/offshoot-dev/offshoot/internal/gitrepo"
 )
 
@@ -111,4 +113,117 @@ func (e *Engine) Render(ctx context.Context, branch string) ([]byte, error) {
 		return nil, fmt.Errorf("render %s: %w", branch, err)
 	}
 	return out, nil
+}
+
+// ItemResult is the outcome of one request of a batch.
+type ItemResult struct {
+	Request generator.Request
+	Plan    *generator.Plan // nil when Err is set
+	Err     error           // the request was refused; the others still apply
+}
+
+// BatchOutcome is one commit for many requests.
+type BatchOutcome struct {
+	Items    []ItemResult
+	Commit   string
+	Changed  bool
+	Attempts int
+}
+
+// ApplyBatch plans every request on the same head — each one seeing what
+// the earlier ones wrote — and commits all their changes as one commit. A
+// request that is refused (bad branch name, unknown parent…) is reported in
+// its item and does not stop the others; an error reading the repo, a
+// broken offshoot.yaml or a failed push fails the whole batch, so the
+// caller can retry it: nothing is lost.
+func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*BatchOutcome, error) {
+	now := e.now()
+	var items []ItemResult
+	res, err := e.Repo.Update(ctx, func(files fs.FS) (*gitrepo.Change, error) {
+		cfg, err := generator.LoadConfig(files)
+		if err != nil {
+			return nil, err
+		}
+		items = make([]ItemResult, len(reqs))
+		ov := &generator.Overlay{Base: files}
+		change := &gitrepo.Change{Dirs: map[string]map[string][]byte{}}
+		var subjects, bodies []string
+		for i, req := range reqs {
+			if req.Now.IsZero() {
+				req.Now = now
+			}
+			items[i].Request = req
+			p, err := generator.Make(cfg, ov, req)
+			if err != nil {
+				items[i].Err = err
+				continue
+			}
+			items[i].Plan = p
+			if p.UpToDate {
+				continue
+			}
+			ov.Apply(p.Dirs)
+			for d, f := range p.Dirs {
+				change.Dirs[d] = f
+			}
+			subject, body, _ := strings.Cut(p.Message, "\n\n")
+			subjects = append(subjects, strings.TrimPrefix(subject, "offshoot: "))
+			bodies = append(bodies, subject+"\n"+body)
+		}
+		switch len(subjects) {
+		case 0:
+			return nil, nil
+		case 1:
+			change.Message = "offshoot: " + subjects[0] + "\n\n" + strings.SplitN(bodies[0], "\n", 2)[1]
+		default:
+			change.Message = fmt.Sprintf("offshoot: %d environments: %s\n\n%s", len(subjects), strings.Join(subjects, "; "), strings.Join(bodies, "\n\n"))
+		}
+		return change, nil
+	}, gitrepo.UpdateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &BatchOutcome{Items: items, Commit: res.Commit, Changed: res.Changed, Attempts: res.Attempts}, nil
+}
+
+// ParentDetector finds the parent of a new branch in the app repo's history.
+type ParentDetector interface {
+	DetectParent(ctx context.Context, branch, head string, candidates []apprepo.Candidate, root string) (apprepo.Choice, error)
+}
+
+// DetectParent fills in req.Parent for a sync that creates a non-root
+// environment without one: the existing environment whose branch is
+// nearest in the app repo's history. Other requests are returned as they are.
+func (e *Engine) DetectParent(ctx context.Context, app ParentDetector, req generator.Request) (generator.Request, error) {
+	if req.Op != generator.OpSync || req.Parent != "" {
+		return req, nil
+	}
+	files, _, err := e.Repo.Snapshot(ctx)
+	if err != nil {
+		return req, err
+	}
+	cfg, err := generator.LoadConfig(files)
+	if err != nil {
+		return req, err
+	}
+	if req.Branch == cfg.Branches.Root {
+		return req, nil
+	}
+	if _, err := generator.FindEnv(files, req.Branch); err == nil {
+		return req, nil // it exists: its recorded parent stays
+	}
+	envs, err := generator.ListEnvs(files)
+	if err != nil {
+		return req, err
+	}
+	cands := make([]apprepo.Candidate, 0, len(envs))
+	for _, env := range envs {
+		cands = append(cands, apprepo.Candidate{Branch: env.Branch, SHA: env.SHA})
+	}
+	choice, err := app.DetectParent(ctx, req.Branch, req.SHA, cands, cfg.Branches.Root)
+	if err != nil {
+		return req, fmt.Errorf("detect the parent of %q: %w", req.Branch, err)
+	}
+	req.Parent, req.ParentReason = choice.Parent, choice.Reason
+	return req, nil
 }

@@ -1,0 +1,44 @@
+package serve
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are offshoot serve's Prometheus metrics.
+type Metrics struct {
+	Events           *prometheus.CounterVec // webhook requests by event and outcome
+	Applied          *prometheus.CounterVec // queued events by source and outcome of their batch
+	QueueDepth       prometheus.Gauge
+	CommitSeconds    prometheus.Histogram
+	ReconcileSeconds prometheus.Histogram
+	Environments     prometheus.Gauge
+}
+
+// NewMetrics registers the metrics with reg (nil: a private registry).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &Metrics{
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "offshoot_webhook_requests_total", Help: "Webhook requests by GitHub event and outcome.",
+		}, []string{"event", "outcome"}),
+		Applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "offshoot_events_applied_total", Help: "Queued events by source and what their batch did (applied, up_to_date, refused, retry).",
+		}, []string{"source", "outcome"}),
+		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "offshoot_queue_depth", Help: "Branches waiting to be applied.",
+		}),
+		CommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "offshoot_commit_seconds", Help: "From taking a batch to its commit pushed.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		ReconcileSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "offshoot_reconcile_seconds", Help: "Duration of a reconcile.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		Environments: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "offshoot_environments", Help: "Environments in the environments repo at the last reconcile.",
+		}),
+	}
+	reg.MustRegister(m.Events, m.Applied, m.QueueDepth, m.CommitSeconds, m.ReconcileSeconds, m.Environments)
+	return m
+}

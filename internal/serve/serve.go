@@ -1,0 +1,442 @@
+// Package serve is offshoot's event loop: webhook events are queued
+// (bounded, coalesced per branch), and one worker turns each batch into one
+// commit of the environments repo. A reconciler compares the app repo's
+// branches with the environments and converges them, healing any event
+// that was missed or lost in a crash.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/offshoot-dev/offshoot/generator"
+	"github.com/offshoot-dev/offshoot/internal/apprepo"
+	"github.com/offshoot-dev/offshoot/internal/engine"
+	"github.com/offshoot-dev/offshoot/internal/webhook"
+)
+
+// AppRepo is what serve needs of the app repository.
+type AppRepo interface {
+	Branches(ctx context.Context) (map[string]string, error)
+	DetectParent(ctx context.Context, branch, head string, candidates []apprepo.Candidate, root string) (apprepo.Choice, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	Engine *engine.Engine
+	// App is the app repository; nil disables parent detection, SHA lookup
+	// for create events, and reconcile.
+	App AppRepo
+	// Window is how long the worker waits after the first event of a batch
+	// for more to coalesce (default 200ms).
+	Window time.Duration
+	// QueueSize bounds the number of branches waiting (default 10,000).
+	QueueSize int
+	// RetryDelay is the pause before a failed batch is tried again (default 2s).
+	RetryDelay time.Duration
+	Logger     *slog.Logger
+	Metrics    *Metrics
+}
+
+// Server queues events and applies them.
+type Server struct {
+	o       Options
+	mu      sync.Mutex
+	pending map[string]webhook.Event // by branch: the latest event wins
+	order   []string                 // branches in arrival order
+	wake    chan struct{}
+	cfgMu   sync.RWMutex
+	cfg     *generator.Config
+}
+
+// New makes a Server.
+func New(o Options) *Server {
+	if o.Window <= 0 {
+		o.Window = 200 * time.Millisecond
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 10000
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = 2 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	return &Server{o: o, pending: map[string]webhook.Event{}, wake: make(chan struct{}, 1)}
+}
+
+// Offer queues an event without blocking (webhook.Sink). Events for a
+// branch already waiting are merged into one: the latest SHA wins.
+func (s *Server) Offer(ev webhook.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.pending[ev.Branch]; ok {
+		s.pending[ev.Branch] = merge(old, ev)
+	} else {
+		if len(s.pending) >= s.o.QueueSize {
+			return webhook.ErrBusy
+		}
+		s.pending[ev.Branch] = ev
+		s.order = append(s.order, ev.Branch)
+	}
+	s.o.Metrics.QueueDepth.Set(float64(len(s.pending)))
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// merge coalesces two events of one branch, newest last.
+func merge(old, ev webhook.Event) webhook.Event {
+	if ev.Kind == webhook.KindSync {
+		if ev.SHA == "" && old.Kind == webhook.KindSync {
+			ev.SHA = old.SHA // a create after a push adds nothing
+		}
+		if ev.Parent == "" {
+			ev.Parent = old.Parent
+		}
+	}
+	return ev
+}
+
+// Pending is the number of branches waiting.
+func (s *Server) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+func (s *Server) take() []webhook.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]webhook.Event, 0, len(s.order))
+	for _, b := range s.order {
+		out = append(out, s.pending[b])
+	}
+	s.pending, s.order = map[string]webhook.Event{}, nil
+	s.o.Metrics.QueueDepth.Set(0)
+	return out
+}
+
+// requeue puts back events of a failed batch, unless a newer event for the
+// same branch arrived meanwhile.
+func (s *Server) requeue(evs []webhook.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range evs {
+		if newer, ok := s.pending[ev.Branch]; ok {
+			s.pending[ev.Branch] = merge(ev, newer)
+			continue
+		}
+		s.pending[ev.Branch] = ev
+		s.order = append(s.order, ev.Branch)
+	}
+	s.o.Metrics.QueueDepth.Set(float64(len(s.pending)))
+}
+
+// Run works the queue until ctx is done, then finishes what is queued
+// (graceful shutdown: the caller stops accepting events first).
+func (s *Server) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			s.drain()
+			return
+		case <-s.wake:
+		}
+		// Let a burst arrive, so that it becomes one commit.
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.o.Window):
+		}
+		evs := s.take()
+		if len(evs) == 0 {
+			continue
+		}
+		if err := s.process(ctx, evs); err != nil {
+			s.requeue(evs)
+			s.o.Logger.Error("batch failed; will retry", "events", len(evs), "error", err.Error())
+			select {
+			case <-ctx.Done():
+			case <-time.After(s.o.RetryDelay):
+			}
+			select {
+			case s.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// drain applies what is still queued, with a bounded effort.
+func (s *Server) drain() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for attempt := 0; attempt < 3; attempt++ {
+		evs := s.take()
+		if len(evs) == 0 {
+			return
+		}
+		if err := s.process(ctx, evs); err != nil {
+			s.requeue(evs)
+			s.o.Logger.Error("drain failed", "events", len(evs), "error", err.Error())
+			continue
+		}
+	}
+	if n := s.Pending(); n > 0 {
+		s.o.Logger.Error("shutting down with events not applied; the next reconcile will converge them", "events", n)
+	}
+}
+
+// Flush processes everything queued now (tests, reconcile).
+func (s *Server) Flush(ctx context.Context) error {
+	evs := s.take()
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := s.process(ctx, evs); err != nil {
+		s.requeue(evs)
+		return err
+	}
+	return nil
+}
+
+// Config returns the last configuration read from the environments repo.
+func (s *Server) Config() *generator.Config {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return s.cfg
+}
+
+// LoadConfig reads offshoot.yaml from the environments repo.
+func (s *Server) LoadConfig(ctx context.Context) (*generator.Config, fs.FS, error) {
+	files, _, err := s.o.Engine.Repo.Snapshot(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := generator.LoadConfig(files)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.cfgMu.Lock()
+	s.cfg = cfg
+	s.cfgMu.Unlock()
+	return cfg, files, nil
+}
+
+// Filter is the webhook filter from offshoot.yaml's events section.
+func (s *Server) Filter(ev webhook.Event) (bool, string) {
+	cfg := s.Config()
+	if cfg == nil {
+		return true, ""
+	}
+	if ev.Source == "pull_request" {
+		pr := cfg.Events.PullRequests
+		if !pr.Enabled {
+			return false, "pull request environments are off (events.pullRequests.enabled)"
+		}
+		if pr.Label != "" && ev.Kind == webhook.KindSync && !contains(ev.Labels, pr.Label) {
+			return false, fmt.Sprintf("pull request has no %q label", pr.Label)
+		}
+		return true, ""
+	}
+	if ev.Kind == webhook.KindSync && !cfg.WantsBranch(ev.Branch) {
+		return false, "branch does not match events.branches"
+	}
+	return true, ""
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// process turns events into requests — looking up missing SHAs and
+// detecting parents — and applies them as one commit.
+func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
+	start := time.Now()
+	cfg, files, err := s.LoadConfig(ctx)
+	if err != nil {
+		return err
+	}
+	envs, err := generator.ListEnvs(files)
+	if err != nil {
+		return err
+	}
+	byBranch := map[string]*generator.Environment{}
+	for _, e := range envs {
+		byBranch[e.Branch] = e
+	}
+	var heads map[string]string
+	headsOnce := func() map[string]string {
+		if heads == nil && s.o.App != nil {
+			h, err := s.o.App.Branches(ctx)
+			if err != nil {
+				s.o.Logger.Warn("listing app branches failed", "error", err.Error())
+				h = map[string]string{}
+			}
+			heads = h
+		}
+		return heads
+	}
+	var reqs []generator.Request
+	var used []webhook.Event
+	for _, ev := range evs {
+		req := generator.Request{Branch: ev.Branch, SHA: ev.SHA, Parent: ev.Parent, KeepParent: true}
+		if ev.Kind == webhook.KindDelete {
+			req.Op = generator.OpDelete
+			if _, ok := byBranch[ev.Branch]; !ok {
+				continue // nothing to delete
+			}
+			if cfg.IsProtected(ev.Branch) {
+				s.o.Logger.Info("branch deleted, but its environment is protected: kept", "branch", ev.Branch)
+				continue
+			}
+			reqs, used = append(reqs, req), append(used, ev)
+			continue
+		}
+		req.Op = generator.OpSync
+		if req.SHA == "" {
+			req.SHA = headsOnce()[ev.Branch]
+			if req.SHA == "" {
+				s.o.Logger.Warn("no commit known for branch; skipped until the next reconcile", "branch", ev.Branch, "delivery", ev.Delivery)
+				continue
+			}
+		}
+		if _, exists := byBranch[ev.Branch]; !exists && req.Parent == "" && ev.Branch != cfg.Branches.Root {
+			choice, err := s.detect(ctx, ev.Branch, req.SHA, envs, reqs, cfg.Branches.Root)
+			if err != nil {
+				s.o.Logger.Warn("no parent found; skipped", "branch", ev.Branch, "error", err.Error())
+				continue
+			}
+			req.Parent, req.ParentReason = choice.Parent, choice.Reason
+			s.o.Logger.Info("parent detected", "branch", ev.Branch, "parent", choice.Parent, "reason", choice.Reason)
+		}
+		reqs, used = append(reqs, req), append(used, ev)
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	out, err := s.o.Engine.ApplyBatch(ctx, reqs)
+	if err != nil {
+		for _, ev := range used {
+			s.o.Metrics.Applied.WithLabelValues(ev.Source, "retry").Inc()
+		}
+		return err
+	}
+	s.o.Metrics.CommitSeconds.Observe(time.Since(start).Seconds())
+	for i, it := range out.Items {
+		outcome := "applied"
+		switch {
+		case it.Err != nil:
+			outcome = "refused"
+			s.o.Logger.Warn("event refused", "branch", it.Request.Branch, "delivery", used[i].Delivery, "error", it.Err.Error())
+		case it.Plan.UpToDate:
+			outcome = "up_to_date"
+		}
+		s.o.Metrics.Applied.WithLabelValues(used[i].Source, outcome).Inc()
+	}
+	s.o.Logger.Info("batch committed", "events", len(reqs), "commit", out.Commit, "changed", out.Changed, "attempts", out.Attempts,
+		"seconds", time.Since(start).Seconds())
+	return nil
+}
+
+func (s *Server) detect(ctx context.Context, branch, head string, envs []*generator.Environment, batch []generator.Request, root string) (apprepo.Choice, error) {
+	if s.o.App == nil {
+		return apprepo.Choice{}, errors.New("parent detection needs the app repo (--app-repo)")
+	}
+	var cands []apprepo.Candidate
+	for _, e := range envs {
+		cands = append(cands, apprepo.Candidate{Branch: e.Branch, SHA: e.SHA})
+	}
+	for _, r := range batch {
+		if r.Op == generator.OpSync {
+			cands = append(cands, apprepo.Candidate{Branch: r.Branch, SHA: r.SHA})
+		}
+	}
+	return s.o.App.DetectParent(ctx, branch, head, cands, root)
+}
+
+// ReconcileResult says what a reconcile found.
+type ReconcileResult struct {
+	Created, Updated, Deleted []string
+}
+
+// ErrNoBranches: the app repo listing came back empty or failed; reconcile
+// then changes nothing (an outage is not "every branch deleted").
+var ErrNoBranches = errors.New("the app repo listed no branches: nothing reconciled")
+
+// Reconcile lists the app repo's branches and queues what converges the
+// environments to them: missing environments for wanted branches, new
+// SHAs, and removal of environments whose branch is gone (never protected
+// ones). It then applies the queue.
+func (s *Server) Reconcile(ctx context.Context) (*ReconcileResult, error) {
+	start := time.Now()
+	defer func() { s.o.Metrics.ReconcileSeconds.Observe(time.Since(start).Seconds()) }()
+	if s.o.App == nil {
+		return nil, errors.New("reconcile needs the app repo (--app-repo)")
+	}
+	heads, err := s.o.App.Branches(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list app branches: %w (nothing reconciled)", err)
+	}
+	if len(heads) == 0 {
+		return nil, ErrNoBranches
+	}
+	cfg, files, err := s.LoadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	envs, err := generator.ListEnvs(files)
+	if err != nil {
+		return nil, err
+	}
+	s.o.Metrics.Environments.Set(float64(len(envs)))
+	res := &ReconcileResult{}
+	have := map[string]bool{}
+	for _, e := range envs {
+		have[e.Branch] = true
+		head, ok := heads[e.Branch]
+		switch {
+		case !ok && !e.Protected && !cfg.IsProtected(e.Branch):
+			res.Deleted = append(res.Deleted, e.Branch)
+			_ = s.Offer(webhook.Event{Source: "reconcile", Kind: webhook.KindDelete, Branch: e.Branch, Received: time.Now()})
+		case ok && head != e.SHA:
+			res.Updated = append(res.Updated, e.Branch)
+			_ = s.Offer(webhook.Event{Source: "reconcile", Kind: webhook.KindSync, Branch: e.Branch, SHA: head, Received: time.Now()})
+		}
+	}
+	var missing []string
+	for b := range heads {
+		if !have[b] && cfg.WantsBranch(b) {
+			missing = append(missing, b)
+		}
+	}
+	// The root first, then shorter names: parents tend to exist before children.
+	sort.Slice(missing, func(i, j int) bool {
+		if (missing[i] == cfg.Branches.Root) != (missing[j] == cfg.Branches.Root) {
+			return missing[i] == cfg.Branches.Root
+		}
+		return missing[i] < missing[j]
+	})
+	for _, b := range missing {
+		res.Created = append(res.Created, b)
+		_ = s.Offer(webhook.Event{Source: "reconcile", Kind: webhook.KindSync, Branch: b, SHA: heads[b], Received: time.Now()})
+	}
+	return res, s.Flush(ctx)
+}

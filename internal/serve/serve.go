@@ -318,17 +318,25 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 				continue
 			}
 		}
-		if _, exists := byBranch[ev.Branch]; !exists && req.Parent == "" && ev.Branch != cfg.Branches.Root {
-			choice, err := s.detect(ctx, ev.Branch, req.SHA, envs, reqs, cfg.Branches.Root)
+		reqs, used = append(reqs, req), append(used, ev)
+	}
+	// Parents of new branches: the nearest existing environment or branch
+	// of this batch in the app repo's history.
+	keep := reqs[:0]
+	keepEv := used[:0]
+	for i, req := range reqs {
+		if _, exists := byBranch[req.Branch]; req.Op == generator.OpSync && !exists && req.Parent == "" && req.Branch != cfg.Branches.Root {
+			choice, err := s.detect(ctx, req.Branch, req.SHA, envs, reqs, cfg.Branches.Root)
 			if err != nil {
-				s.o.Logger.Warn("no parent found; skipped", "branch", ev.Branch, "error", err.Error())
+				s.o.Logger.Warn("no parent found; skipped", "branch", req.Branch, "error", err.Error())
 				continue
 			}
 			req.Parent, req.ParentReason = choice.Parent, choice.Reason
-			s.o.Logger.Info("parent detected", "branch", ev.Branch, "parent", choice.Parent, "reason", choice.Reason)
+			s.o.Logger.Info("parent detected", "branch", req.Branch, "parent", choice.Parent, "reason", choice.Reason)
 		}
-		reqs, used = append(reqs, req), append(used, ev)
+		keep, keepEv = append(keep, req), append(keepEv, used[i])
 	}
+	reqs, used = parentsFirst(keep, keepEv)
 	if len(reqs) == 0 {
 		return nil
 	}
@@ -356,6 +364,35 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 	return nil
 }
 
+// parentsFirst orders a batch so that an environment created in it comes
+// before the environments created from it.
+func parentsFirst(reqs []generator.Request, evs []webhook.Event) ([]generator.Request, []webhook.Event) {
+	idx := map[string]int{}
+	for i, r := range reqs {
+		idx[r.Branch] = i
+	}
+	done := make([]bool, len(reqs))
+	var outR []generator.Request
+	var outE []webhook.Event
+	var visit func(i, depth int)
+	visit = func(i, depth int) {
+		if done[i] || depth > len(reqs) {
+			return
+		}
+		if p, ok := idx[reqs[i].Parent]; ok && p != i {
+			visit(p, depth+1)
+		}
+		if !done[i] {
+			done[i] = true
+			outR, outE = append(outR, reqs[i]), append(outE, evs[i])
+		}
+	}
+	for i := range reqs {
+		visit(i, 0)
+	}
+	return outR, outE
+}
+
 func (s *Server) detect(ctx context.Context, branch, head string, envs []*generator.Environment, batch []generator.Request, root string) (apprepo.Choice, error) {
 	if s.o.App == nil {
 		return apprepo.Choice{}, errors.New("parent detection needs the app repo (--app-repo)")
@@ -365,7 +402,7 @@ func (s *Server) detect(ctx context.Context, branch, head string, envs []*genera
 		cands = append(cands, apprepo.Candidate{Branch: e.Branch, SHA: e.SHA})
 	}
 	for _, r := range batch {
-		if r.Op == generator.OpSync {
+		if r.Op == generator.OpSync && r.Branch != branch {
 			cands = append(cands, apprepo.Candidate{Branch: r.Branch, SHA: r.SHA})
 		}
 	}

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/offshoot-dev/offshoot/generator"
 	"github.com/offshoot-dev/offshoot/internal/apprepo"
 	"github.com/offshoot-dev/offshoot/internal/engine"
@@ -402,4 +404,55 @@ func keys(m map[string]*generator.Environment) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestHTTPEndpointsAndGracefulShutdown(t *testing.T) {
+	w := newWorld(t)
+	reg := prometheus.NewRegistry()
+	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Hour, Metrics: serve.NewMetrics(reg)}) // events wait: only the shutdown drain commits them
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.ServeHTTP(ctx, serve.HTTPOptions{Listen: "127.0.0.1:0", Secret: secret, Registry: reg, Ready: func(a string) { addrc <- a }})
+	}()
+	url := "http://" + <-addrc
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200} {
+		resp, err := http.Get(url + path)
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	mainSHA := w.git(w.appDir, "rev-parse", "main")
+	if resp := w.post(url, "push", push("main", zero, mainSHA)); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push: %d", resp.StatusCode)
+	}
+	if w.envs()["main"] != nil {
+		t.Fatal("committed before the window closed")
+	}
+	// SIGTERM: stop accepting, finish the queued work.
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if e := w.envs()["main"]; e == nil || e.SHA != mainSHA {
+		t.Fatal("the queued event was lost on shutdown")
+	}
+	if _, err := http.Get(url + "/healthz"); err == nil {
+		t.Fatal("still accepting requests after shutdown")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range mfs {
+		seen[mf.GetName()] = true
+	}
+	for _, m := range []string{"offshoot_webhook_requests_total", "offshoot_queue_depth", "offshoot_commit_seconds"} {
+		if !seen[m] {
+			t.Errorf("metric %s not exported", m)
+		}
+	}
 }

@@ -26,7 +26,9 @@ func newPRs() *prs {
 	return &prs{open: map[string]*engine.PullRequest{}, bodies: map[int]engine.PRRequest{}, next: 1}
 }
 
-func (p *prs) OpenPR(_ context.Context, head string) (*engine.PullRequest, error) { return p.open[head], nil }
+func (p *prs) OpenPR(_ context.Context, head string) (*engine.PullRequest, error) {
+	return p.open[head], nil
+}
 func (p *prs) UpsertPR(_ context.Context, r engine.PRRequest) (*engine.PullRequest, bool, bool, error) {
 	if pr, ok := p.open[r.Head]; ok {
 		old := p.bodies[pr.Number]

@@ -29,6 +29,38 @@ type Config struct {
 	Branches   BranchConfig   `json:"branches"`
 	Database   clone.Settings `json:"database"`
 	Events     EventsConfig   `json:"events,omitempty"`
+	Review     ReviewConfig   `json:"review,omitempty"`
+}
+
+// Review modes: push to the environments repo's branch, or propose a pull request.
+const (
+	ModeDirect = "direct"
+	ModePR     = "pr"
+)
+
+// ReviewConfig says which environment changes go through a pull request.
+type ReviewConfig struct {
+	// Mode for branches not matched below: direct (default) or pr.
+	Mode string `json:"mode,omitempty"`
+	// PullRequest lists branches (names or path.Match patterns) whose
+	// environment changes always go through a pull request, e.g. the
+	// long-lived ones, while previews are pushed directly.
+	PullRequest []string `json:"pullRequest,omitempty"`
+	// AutoMerge asks GitHub to merge each pull request once it can.
+	AutoMerge bool `json:"autoMerge,omitempty"`
+}
+
+// ReviewMode is the mode for a branch's environment changes.
+func (c *Config) ReviewMode(branch string) string {
+	for _, p := range c.Review.PullRequest {
+		if ok, _ := path.Match(p, branch); ok {
+			return ModePR
+		}
+	}
+	if c.Review.Mode == ModePR {
+		return ModePR
+	}
+	return ModeDirect
 }
 
 // EventsConfig says which branch events get environments (offshoot serve
@@ -207,6 +239,14 @@ func (c *Config) Validate() error {
 	for i, p := range c.Events.Branches {
 		if _, err := path.Match(p, ""); err != nil || p == "" {
 			add(fmt.Sprintf("events.branches[%d]", i), "must be a branch name or path.Match pattern, got %q", p)
+		}
+	}
+	if m := c.Review.Mode; m != "" && m != ModeDirect && m != ModePR {
+		add("review.mode", "must be direct or pr, got %q", m)
+	}
+	for i, p := range c.Review.PullRequest {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			add(fmt.Sprintf("review.pullRequest[%d]", i), "must be a branch name or path.Match pattern, got %q", p)
 		}
 	}
 	errs = append(errs, c.Database.Validate("database")...)

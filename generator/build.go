@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 	"sync"
 
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -117,6 +116,3 @@ func copyRepo(repo fs.FS, mem filesys.FileSystem, dir string, overlay map[string
 	}
 	return err
 }
-
-// isUnder reports whether p is dir or inside it.
-func isUnder(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }

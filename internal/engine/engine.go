@@ -175,8 +175,10 @@ func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*Bat
 			return nil, nil
 		case 1:
 			change.Message = "offshoot: " + subjects[0] + "\n\n" + strings.SplitN(bodies[0], "\n", 2)[1]
+		case 2, 3:
+			change.Message = fmt.Sprintf("offshoot: %s\n\n%s", strings.Join(subjects, "; "), strings.Join(bodies, "\n\n"))
 		default:
-			change.Message = fmt.Sprintf("offshoot: %d environments: %s\n\n%s", len(subjects), strings.Join(subjects, "; "), strings.Join(bodies, "\n\n"))
+			change.Message = fmt.Sprintf("offshoot: %d environments\n\n%s", len(subjects), strings.Join(bodies, "\n\n"))
 		}
 		return change, nil
 	}, gitrepo.UpdateOptions{})

@@ -9,16 +9,11 @@ package apprepo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -28,6 +23,8 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/gofrs/flock"
+
+	"github.com/offshoot-dev/offshoot/internal/gitcache"
 )
 
 // Typed errors callers can act on.
@@ -76,51 +73,16 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 	if o.URL == "" {
 		return nil, errors.New("no app repo given")
 	}
-	remote := o.URL
-	if !looksLikeURL(remote) {
-		abs, err := filepath.Abs(remote)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(abs); err != nil {
-			return nil, fmt.Errorf("app repo %s: %w", remote, err)
-		}
-		remote = abs
-	}
-	if o.CacheDir == "" {
-		d, err := os.UserCacheDir()
-		if err != nil {
-			d = os.TempDir()
-		}
-		o.CacheDir = filepath.Join(d, "offshoot")
-	}
-	sum := sha256.Sum256([]byte(remote))
-	dir := filepath.Join(o.CacheDir, "apprepos", hex.EncodeToString(sum[:8]))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	lk := flock.New(dir + ".lock")
-	if err := lockCtx(ctx, lk); err != nil {
-		return nil, err
-	}
-	defer lk.Unlock()
-	r, err := git.PlainOpen(dir)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		r, err = git.PlainInit(dir, true)
-	}
-	if err == nil {
-		// (Re)create origin if an earlier Open died between init and this.
-		if _, err = r.Remote("origin"); errors.Is(err, git.ErrRemoteNotFound) {
-			_, err = r.CreateRemote(&config.RemoteConfig{
-				Name:  "origin",
-				URLs:  []string{remote},
-				Fetch: []config.RefSpec{fetchSpec},
-			})
-		}
-	}
+	remote, err := gitcache.Remote(o.URL, "app repo")
 	if err != nil {
-		return nil, fmt.Errorf("cache clone of %s in %s: %w", redact(remote), dir, err)
+		return nil, err
 	}
+	o.CacheDir = gitcache.DefaultRoot(o.CacheDir)
+	c, err := gitcache.Open(ctx, remote, o.CacheDir, "apprepos", fetchSpec)
+	if err != nil {
+		return nil, err
+	}
+	r, dir, lk := c.Repo, c.Dir, c.Lock
 	// Reopen the storage keeping pack files open: an ancestry walk reads
 	// thousands of commits and would otherwise reopen the pack for each.
 	plain, ok := r.Storer.(*filesystem.Storage)
@@ -136,16 +98,7 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 
 var fetchSpec = config.RefSpec("+refs/heads/*:" + trackingPrefix + "*")
 
-func lockCtx(ctx context.Context, lk *flock.Flock) error {
-	ok, err := lk.TryLockContext(ctx, 50*time.Millisecond)
-	if err != nil {
-		return fmt.Errorf("lock %s: %w", lk.Path(), err)
-	}
-	if !ok {
-		return fmt.Errorf("lock %s: not acquired", lk.Path())
-	}
-	return nil
-}
+func lockCtx(ctx context.Context, lk *flock.Flock) error { return gitcache.LockCtx(ctx, lk) }
 
 // errClosed: the Repo was closed.
 var errClosed = errors.New("app repo cache is closed")
@@ -256,25 +209,10 @@ func isNoMatchingRef(err error) bool {
 	return errors.As(err, &nm)
 }
 
-func looksLikeURL(s string) bool {
-	if strings.Contains(s, "://") {
-		return true
-	}
-	// scp-like ssh syntax: user@host:path
-	at, colon := strings.Index(s, "@"), strings.Index(s, ":")
-	return at > 0 && colon > at && !strings.Contains(s[:colon], "/")
-}
+func looksLikeURL(s string) bool { return gitcache.LooksLikeURL(s) }
 
 // redact hides credentials in a URL.
-func redact(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		rest := u[i+3:]
-		if at := strings.Index(rest, "@"); at >= 0 && at < strings.IndexAny(rest+"/", "/") {
-			return u[:i+3] + "***@" + rest[at+1:]
-		}
-	}
-	return u
-}
+func redact(u string) string { return gitcache.Redact(u) }
 
 // redactErr hides credentials in URLs that an error message may quote.
 func redactErr(err error) error {

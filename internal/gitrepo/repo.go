@@ -8,8 +8,6 @@ package gitrepo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +25,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/gofrs/flock"
+
+	"github.com/offshoot-dev/offshoot/internal/gitcache"
 )
 
 // Typed errors callers can act on.
@@ -89,14 +89,7 @@ func IsLocalWorkingCopy(location string) bool {
 	return err == nil && st.IsDir()
 }
 
-func looksLikeURL(s string) bool {
-	if strings.Contains(s, "://") {
-		return true
-	}
-	// scp-like ssh syntax: user@host:path
-	at, colon := strings.Index(s, "@"), strings.Index(s, ":")
-	return at > 0 && colon > at && !strings.Contains(s[:colon], "/")
-}
+func looksLikeURL(s string) bool { return gitcache.LooksLikeURL(s) }
 
 // Open opens (cloning into the cache if needed) the environments repo.
 func Open(ctx context.Context, o Options) (*Repo, error) {
@@ -126,57 +119,19 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 		lk := flock.New(filepath.Join(o.Location, ".git", "offshoot.lock"))
 		return &Repo{opts: o, repo: r, local: true, lock: lk}, nil
 	}
-	remote := o.Location
-	if !looksLikeURL(remote) {
-		abs, err := filepath.Abs(remote)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(abs); err != nil {
-			return nil, fmt.Errorf("environments repo %s: %w", remote, err)
-		}
-		remote = abs
-	}
-	if o.CacheDir == "" {
-		d, err := os.UserCacheDir()
-		if err != nil {
-			d = os.TempDir()
-		}
-		o.CacheDir = filepath.Join(d, "offshoot")
-	}
-	sum := sha256.Sum256([]byte(remote))
-	dir := filepath.Join(o.CacheDir, "repos", hex.EncodeToString(sum[:8]))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	lk := flock.New(dir + ".lock")
-	if err := lockCtx(ctx, lk); err != nil {
-		return nil, err
-	}
-	defer lk.Unlock()
-	r, err := git.PlainOpen(dir)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		r, err = git.PlainInit(dir, true)
-		if err == nil {
-			_, err = r.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{remote}})
-		}
-	}
+	remote, err := gitcache.Remote(o.Location, "environments repo")
 	if err != nil {
-		return nil, fmt.Errorf("cache clone of %s in %s: %w", redact(remote), dir, err)
+		return nil, err
 	}
-	return &Repo{opts: o, repo: r, lock: lk, remote: remote}, nil
+	o.CacheDir = gitcache.DefaultRoot(o.CacheDir)
+	c, err := gitcache.Open(ctx, remote, o.CacheDir, "repos")
+	if err != nil {
+		return nil, err
+	}
+	return &Repo{opts: o, repo: c.Repo, lock: c.Lock, remote: remote}, nil
 }
 
-func lockCtx(ctx context.Context, lk *flock.Flock) error {
-	ok, err := lk.TryLockContext(ctx, 50*time.Millisecond)
-	if err != nil {
-		return fmt.Errorf("lock %s: %w", lk.Path(), err)
-	}
-	if !ok {
-		return fmt.Errorf("lock %s: not acquired", lk.Path())
-	}
-	return nil
-}
+func lockCtx(ctx context.Context, lk *flock.Flock) error { return gitcache.LockCtx(ctx, lk) }
 
 // Location is where the repo lives, as given.
 func (r *Repo) Location() string { return r.opts.Location }
@@ -459,15 +414,7 @@ func classify(err error) error {
 }
 
 // redact hides credentials in a URL.
-func redact(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		rest := u[i+3:]
-		if at := strings.Index(rest, "@"); at >= 0 && at < strings.IndexAny(rest+"/", "/") {
-			return u[:i+3] + "***@" + rest[at+1:]
-		}
-	}
-	return u
-}
+func redact(u string) string { return gitcache.Redact(u) }
 
 // BasicAuth returns http basic auth for a token or password, or nil.
 func BasicAuth(user, password string) transport.AuthMethod {

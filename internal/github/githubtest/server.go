@@ -1415,7 +1415,7 @@ func (s *Server) listStatuses(c *reqCtx) {
 	if !ok {
 		return
 	}
-	ref := c.parts[5]
+	ref := c.parts[4]
 	if sha, ok := r.branches[ref]; ok {
 		ref = sha
 	}

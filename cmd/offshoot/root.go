@@ -25,6 +25,7 @@ type factory struct {
 	AppRepo   string
 	EnvBranch string
 	CacheDir  string
+	gh        githubFlags
 	now       func() time.Time
 }
 
@@ -94,6 +95,7 @@ $OFFSHOOT_GIT_TOKEN (or $GITHUB_TOKEN) and $OFFSHOOT_GIT_USERNAME.`,
 	pf.StringVar(&f.AppRepo, "app-repo", "", "the app repo (git URL or path), for parent detection and reconcile (default $OFFSHOOT_APP_REPO)")
 	pf.StringVar(&f.EnvBranch, "env-branch", "main", "branch of the environments repo to write")
 	pf.StringVar(&f.CacheDir, "cache-dir", "", "where cached clones of remote environments repos live (default: the user cache dir)")
+	f.gh.register(cmd)
 	cmd.AddCommand(
 		newInitCmd(f),
 		newSyncCmd(f),
@@ -104,6 +106,7 @@ $OFFSHOOT_GIT_TOKEN (or $GITHUB_TOKEN) and $OFFSHOOT_GIT_USERNAME.`,
 		newRenderCmd(f),
 		newServeCmd(f),
 		newReconcileCmd(f),
+		newStatusCmd(f),
 	)
 	return cmd
 }
@@ -116,4 +119,11 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+func (f *factory) argoCDURL() string {
+	if f.gh.argoCDURL != "" {
+		return f.gh.argoCDURL
+	}
+	return f.Getenv("OFFSHOOT_ARGOCD_URL")
 }

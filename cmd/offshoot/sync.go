@@ -120,12 +120,49 @@ func runChange(ctx context.Context, o *changeOptions) error {
 			fmt.Fprintf(o.f.Out, "%s: parent %s (%s)\n", o.branch, req.Parent, req.ParentReason)
 		}
 	}
-	out, err := eng.Apply(ctx, req)
+	rv, err := o.f.reviewer(ctx)
 	if err != nil {
 		return err
 	}
-	printOutcome(o.f, out)
+	rp, err := o.f.reporter(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := eng.Submit(ctx, req, engine.SubmitOptions{Mode: o.f.gh.mode, Reviewer: rv, AutoMerge: o.f.gh.autoMerge})
+	if rp != nil && o.sha != "" {
+		in := engine.ReportInput{Result: res, Err: err, Branch: o.branch, SHA: o.sha, ArgoCDURL: o.f.argoCDURL()}
+		if err == nil {
+			in.Lineage, _ = eng.LineageOf(ctx, o.branch)
+		}
+		if rerr := engine.Report(ctx, rp, in); rerr != nil {
+			fmt.Fprintf(o.f.Err, "offshoot: reporting to GitHub failed: %v\n", rerr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if res.Review != nil {
+		printReview(o.f, res.Review)
+		return nil
+	}
+	printOutcome(o.f, res.Direct)
 	return nil
+}
+
+func printReview(f *factory, r *engine.ReviewOutcome) {
+	env := r.Plan.Env
+	switch {
+	case r.Closed && r.PR != nil:
+		fmt.Fprintf(f.Out, "%s: closed pull request #%d and deleted %s (the environment was never merged)\n", env.Branch, r.PR.Number, r.Branch)
+	case r.PR == nil:
+		fmt.Fprintf(f.Out, "%s: up to date (nothing to review)\n", env.Branch)
+	case r.Created:
+		fmt.Fprintf(f.Out, "%s: opened pull request #%d (%s) from %s\n", env.Branch, r.PR.Number, r.PR.URL, r.Branch)
+	case r.Pushed || r.Changed:
+		fmt.Fprintf(f.Out, "%s: updated pull request #%d (%s)\n", env.Branch, r.PR.Number, r.PR.URL)
+	default:
+		fmt.Fprintf(f.Out, "%s: up to date (pull request #%d)\n", env.Branch, r.PR.Number)
+	}
 }
 
 func printOutcome(f *factory, out *engine.Outcome) {

@@ -229,3 +229,20 @@ func (e *Engine) DetectParent(ctx context.Context, app ParentDetector, req gener
 	req.Parent, req.ParentReason = choice.Parent, choice.Reason
 	return req, nil
 }
+
+// LineageOf is "main → staging → feature_1" for a branch's environment.
+func (e *Engine) LineageOf(ctx context.Context, branch string) (string, error) {
+	files, _, err := e.Repo.Snapshot(ctx)
+	if err != nil {
+		return "", err
+	}
+	env, err := generator.FindEnv(files, branch)
+	if err != nil {
+		return "", err
+	}
+	chain, err := generator.Lineage(files, env)
+	if err != nil {
+		return "", err
+	}
+	return generator.LineageString(chain), nil
+}

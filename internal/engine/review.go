@@ -118,6 +118,14 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 			view = ov
 		}
 	}
+	// A parent whose own creation is still under review is read from its
+	// review branch, so a whole chain can be proposed before any merge.
+	var dependsOn []*PullRequest
+	if req.Op == generator.OpSync && !inMain && req.Parent != "" {
+		if view, dependsOn, err = e.withUnmergedAncestors(ctx, repo, rv, view, req.Parent); err != nil {
+			return nil, err
+		}
+	}
 	out := &ReviewOutcome{Branch: branch}
 	if req.Op == generator.OpDelete && !inMain {
 		if cfg.IsProtected(req.Branch) {
@@ -170,6 +178,9 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 	}
 	after := plan.Built
 	title, body := prText(plan, inMain, before, after)
+	for _, d := range dependsOn {
+		body = fmt.Sprintf("Depends on #%d (the parent environment's pull request): merge it first.\n\n", d.Number) + body
+	}
 	p, created, changed, err := rv.UpsertPR(ctx, PRRequest{
 		Head: branch, Base: repo.Branch(), Title: title, Body: body,
 		Labels: []string{"offshoot", "env:" + plan.Env.Name}, AutoMerge: autoMerge,
@@ -179,6 +190,47 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 	}
 	out.PR, out.Created, out.Changed = p, created, changed
 	return out, nil
+}
+
+// withUnmergedAncestors overlays, for each ancestor missing from the
+// environments repo's branch, the environment its open review branch
+// proposes, and returns those pull requests.
+func (e *Engine) withUnmergedAncestors(ctx context.Context, repo ReviewRepo, rv Reviewer, view fs.FS, parent string) (fs.FS, []*PullRequest, error) {
+	var deps []*PullRequest
+	var ov *generator.Overlay
+	for depth := 0; parent != "" && depth < 64; depth++ {
+		name, err := generator.EnvName(parent)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := generator.ReadEnv(view, name); err == nil {
+			break // merged (or already overlaid): the rest of the chain is in place
+		}
+		pr, err := rv.OpenPR(ctx, ReviewBranch(name))
+		if err != nil || pr == nil {
+			return view, deps, err
+		}
+		bfs, _, found, err := repo.SnapshotBranch(ctx, ReviewBranch(name))
+		if err != nil || !found {
+			return view, deps, err
+		}
+		files, err := readDir(bfs, generator.EnvDir(name))
+		if err != nil {
+			return nil, nil, err
+		}
+		if ov == nil {
+			ov = &generator.Overlay{Base: view}
+			view = ov
+		}
+		ov.Apply(map[string]map[string][]byte{generator.EnvDir(name): files})
+		deps = append(deps, pr)
+		env, err := generator.ReadEnv(view, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		parent = env.Parent
+	}
+	return view, deps, nil
 }
 
 func readDir(fsys fs.FS, dir string) (map[string][]byte, error) {

@@ -308,6 +308,7 @@ func (s *Server) AddCommit(fullName, sha string) {
 func (s *Server) HasBranch(fullName, branch string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.syncGit()
 	_, ok := s.repo(fullName).branches[branch]
 	return ok
 }

@@ -74,9 +74,15 @@ func (f *factory) server(ctx context.Context, reg prometheus.Registerer, window 
 	if err != nil {
 		return nil, err
 	}
-	o := serve.Options{Engine: eng, Window: window, Logger: logger, Metrics: serve.NewMetrics(reg)}
+	o := serve.Options{Engine: eng, Window: window, Logger: logger, Metrics: serve.NewMetrics(reg), ArgoCDURL: f.argoCDURL()}
 	if app != nil {
 		o.App = app
+	}
+	if o.Reviewer, err = f.reviewer(ctx); err != nil {
+		return nil, err
+	}
+	if o.Reporter, err = f.reporter(ctx); err != nil {
+		return nil, err
 	}
 	return serve.New(o), nil
 }

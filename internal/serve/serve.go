@@ -42,6 +42,13 @@ type Options struct {
 	RetryDelay time.Duration
 	Logger     *slog.Logger
 	Metrics    *Metrics
+	// Reviewer opens pull requests for branches whose changes go through
+	// review (offshoot.yaml review section); nil: such events are refused.
+	Reviewer engine.Reviewer
+	// Reporter reports each environment back on the app repo; nil: no reports.
+	Reporter engine.Reporter
+	// ArgoCDURL links statuses and comments to the Argo CD Application.
+	ArgoCDURL string
 }
 
 // Server queues events and applies them.
@@ -337,6 +344,7 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 		keep, keepEv = append(keep, req), append(keepEv, used[i])
 	}
 	reqs, used = parentsFirst(keep, keepEv)
+	reqs, used = s.proposeReviewed(ctx, cfg, reqs, used)
 	if len(reqs) == 0 {
 		return nil
 	}
@@ -358,10 +366,65 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 			outcome = "up_to_date"
 		}
 		s.o.Metrics.Applied.WithLabelValues(used[i].Source, outcome).Inc()
+		if it.Request.Op == generator.OpSync {
+			s.report(ctx, &engine.Result{Mode: generator.ModeDirect, Plan: it.Plan, Config: cfg,
+				Direct: &engine.Outcome{Plan: it.Plan, Commit: out.Commit, Changed: out.Changed}}, it.Err, it.Request)
+		}
 	}
 	s.o.Logger.Info("batch committed", "events", len(reqs), "commit", out.Commit, "changed", out.Changed, "attempts", out.Attempts,
 		"seconds", time.Since(start).Seconds())
 	return nil
+}
+
+// proposeReviewed takes the requests whose branch goes through a pull
+// request (offshoot.yaml review section) out of the batch and proposes each
+// one; the rest are returned for the direct commit.
+func (s *Server) proposeReviewed(ctx context.Context, cfg *generator.Config, reqs []generator.Request, evs []webhook.Event) ([]generator.Request, []webhook.Event) {
+	var direct []generator.Request
+	var directEv []webhook.Event
+	for i, req := range reqs {
+		if cfg.ReviewMode(req.Branch) != generator.ModePR {
+			direct, directEv = append(direct, req), append(directEv, evs[i])
+			continue
+		}
+		if s.o.Reviewer == nil {
+			s.o.Logger.Error("branch goes through pull requests, but no GitHub access is configured; skipped", "branch", req.Branch)
+			s.o.Metrics.Applied.WithLabelValues(evs[i].Source, "refused").Inc()
+			continue
+		}
+		out, err := s.o.Engine.Propose(ctx, s.o.Reviewer, req, cfg.Review.AutoMerge)
+		outcome := "proposed"
+		if err != nil {
+			outcome = "refused"
+			s.o.Logger.Warn("proposal failed; the next reconcile retries it", "branch", req.Branch, "error", err.Error())
+		} else if out.PR != nil {
+			s.o.Logger.Info("pull request", "branch", req.Branch, "pr", out.PR.Number, "created", out.Created, "pushed", out.Pushed)
+		}
+		s.o.Metrics.Applied.WithLabelValues(evs[i].Source, outcome).Inc()
+		if req.Op == generator.OpSync {
+			res := &engine.Result{Mode: generator.ModePR, Config: cfg}
+			if out != nil {
+				res.Review, res.Plan = out, out.Plan
+			}
+			s.report(ctx, res, err, req)
+		}
+	}
+	return direct, directEv
+}
+
+// report sets the app commit's status and the PR comment, if configured.
+// A failed report is logged: it never fails the environment change.
+func (s *Server) report(ctx context.Context, res *engine.Result, err error, req generator.Request) {
+	if s.o.Reporter == nil || req.SHA == "" {
+		return
+	}
+	in := engine.ReportInput{Result: res, Err: err, Branch: req.Branch, SHA: req.SHA, ArgoCDURL: s.o.ArgoCDURL}
+	if err == nil {
+		in.Lineage, _ = s.o.Engine.LineageOf(ctx, req.Branch)
+	}
+	if rerr := engine.Report(ctx, s.o.Reporter, in); rerr != nil {
+		s.o.Logger.Warn("reporting to GitHub failed", "branch", req.Branch, "error", rerr.Error())
+	}
 }
 
 // parentsFirst orders a batch so that an environment created in it comes

@@ -3,12 +3,12 @@ package generator
 import (
 	"bytes"
 	"errors"
-	"io"
 	"io/fs"
 	"path"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/offshoot-dev/offshoot/internal/memfs"
 )
 
 // Overlay is a read-only fs.FS: Base with whole directories replaced by
@@ -77,9 +77,9 @@ func (o *Overlay) ReadDir(name string) ([]fs.DirEntry, error) {
 			}
 			rest := strings.TrimPrefix(rel, prefix)
 			if i := strings.IndexByte(rest, '/'); i >= 0 {
-				entries[rest[:i]] = memEntry{name: rest[:i], dir: true}
+				entries[rest[:i]] = memfs.Info{N: rest[:i], Dir: true}
 			} else {
-				entries[rest] = memEntry{name: rest, size: int64(len(files[rel]))}
+				entries[rest] = memfs.Info{N: rest, Sz: int64(len(files[rel]))}
 			}
 		}
 		if len(entries) == 0 && name != d {
@@ -112,7 +112,7 @@ func (o *Overlay) ReadDir(name string) ([]fs.DirEntry, error) {
 				}
 				first := strings.SplitN(rest, "/", 2)[0]
 				if _, ok := entries[first]; !ok {
-					entries[first] = memEntry{name: first, dir: true}
+					entries[first] = memfs.Info{N: first, Dir: true}
 					added = true
 				}
 			}
@@ -121,7 +121,7 @@ func (o *Overlay) ReadDir(name string) ([]fs.DirEntry, error) {
 		if files == nil {
 			delete(entries, child)
 		} else {
-			entries[child] = memEntry{name: child, dir: true}
+			entries[child] = memfs.Info{N: child, Dir: true}
 			added = true
 		}
 	}
@@ -139,19 +139,19 @@ func (o *Overlay) Open(name string) (fs.File, error) {
 		return o.Base.Open(name) // untouched by the overlay
 	}
 	if data, err := o.ReadFile(name); err == nil {
-		return &memFile{Reader: bytes.NewReader(data), info: memEntry{name: path.Base(name), size: int64(len(data))}}, nil
+		return memfs.File(path.Base(name), data), nil
 	}
 	entries, err := o.ReadDir(name)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	var info fs.FileInfo = memEntry{name: path.Base(name), dir: true}
+	var info fs.FileInfo = memfs.Info{N: path.Base(name), Dir: true}
 	if _, _, rep := o.replaced(name); !rep {
 		if st, err := fs.Stat(o.Base, name); err == nil && st.IsDir() {
 			info = st // a merged ancestor: keep what the base says of it
 		}
 	}
-	return &memDir{info: info, entries: entries}, nil
+	return memfs.Dir(info, entries), nil
 }
 
 // isAncestor reports whether a replaced directory lies below name.
@@ -171,62 +171,4 @@ func sortedEntries(m map[string]fs.DirEntry) []fs.DirEntry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out
-}
-
-type memEntry struct {
-	name string
-	dir  bool
-	size int64
-}
-
-func (e memEntry) Name() string { return e.name }
-func (e memEntry) IsDir() bool  { return e.dir }
-func (e memEntry) Type() fs.FileMode {
-	if e.dir {
-		return fs.ModeDir
-	}
-	return 0
-}
-func (e memEntry) Info() (fs.FileInfo, error) { return e, nil }
-func (e memEntry) Size() int64                { return e.size }
-func (e memEntry) Mode() fs.FileMode {
-	if e.dir {
-		return fs.ModeDir | 0o755
-	}
-	return 0o644
-}
-func (e memEntry) ModTime() time.Time { return time.Time{} }
-func (e memEntry) Sys() any           { return nil }
-
-type memFile struct {
-	*bytes.Reader
-	info memEntry
-}
-
-func (f *memFile) Stat() (fs.FileInfo, error) { return f.info, nil }
-func (f *memFile) Close() error               { return nil }
-
-type memDir struct {
-	info    fs.FileInfo
-	entries []fs.DirEntry
-	off     int
-}
-
-func (d *memDir) Stat() (fs.FileInfo, error) { return d.info, nil }
-func (d *memDir) Read([]byte) (int, error)   { return 0, errors.New("is a directory") }
-func (d *memDir) Close() error               { return nil }
-func (d *memDir) ReadDir(n int) ([]fs.DirEntry, error) {
-	rest := d.entries[d.off:]
-	if n <= 0 {
-		d.off = len(d.entries)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	if n > len(rest) {
-		n = len(rest)
-	}
-	d.off += n
-	return rest[:n], nil
 }

@@ -1,18 +1,18 @@
 package gitrepo
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"io/fs"
 	"path"
 	"sort"
-	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"github.com/offshoot-dev/offshoot/internal/memfs"
 )
 
 // treeFS is a read-only fs.FS over one git tree, read straight from the
@@ -107,13 +107,13 @@ func (t treeFS) Open(name string) (fs.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &dirFile{name: path.Base(name), entries: entries}, nil
+		return memfs.Dir(memfs.Info{N: path.Base(name), Dir: true}, entries), nil
 	}
 	data, err := t.blob(name, e.Hash)
 	if err != nil {
 		return nil, err
 	}
-	return &file{Reader: bytes.NewReader(data), info: fileInfo{name: path.Base(name), size: int64(len(data)), mode: 0o644}}, nil
+	return memfs.File(path.Base(name), data), nil
 }
 
 type dirEntry struct {
@@ -131,61 +131,11 @@ func (d dirEntry) Type() fs.FileMode {
 }
 func (d dirEntry) Info() (fs.FileInfo, error) {
 	if d.IsDir() {
-		return fileInfo{name: d.e.Name, mode: fs.ModeDir | 0o755}, nil
+		return memfs.Info{N: d.e.Name, Dir: true}, nil
 	}
 	size, err := d.s.EncodedObjectSize(d.e.Hash)
 	if err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: d.e.Name, Err: err}
 	}
-	return fileInfo{name: d.e.Name, size: size, mode: 0o644}, nil
-}
-
-type fileInfo struct {
-	name string
-	size int64
-	mode fs.FileMode
-}
-
-func (f fileInfo) Name() string       { return f.name }
-func (f fileInfo) Size() int64        { return f.size }
-func (f fileInfo) Mode() fs.FileMode  { return f.mode }
-func (f fileInfo) ModTime() time.Time { return time.Time{} }
-func (f fileInfo) IsDir() bool        { return f.mode.IsDir() }
-func (f fileInfo) Sys() any           { return nil }
-
-type file struct {
-	*bytes.Reader
-	info fileInfo
-}
-
-func (f *file) Stat() (fs.FileInfo, error) { return f.info, nil }
-func (f *file) Close() error               { return nil }
-
-type dirFile struct {
-	name    string
-	entries []fs.DirEntry
-	off     int
-}
-
-func (d *dirFile) Stat() (fs.FileInfo, error) {
-	return fileInfo{name: d.name, mode: fs.ModeDir | 0o755}, nil
-}
-func (d *dirFile) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
-}
-func (d *dirFile) Close() error { return nil }
-func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
-	rest := d.entries[d.off:]
-	if n <= 0 {
-		d.off = len(d.entries)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	if n > len(rest) {
-		n = len(rest)
-	}
-	d.off += n
-	return rest[:n], nil
+	return memfs.Info{N: d.e.Name, Sz: size}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -51,6 +53,8 @@ type statusOptions struct {
 	insecure  bool
 	plaintext bool
 	grpcWeb   bool
+
+	lastProgress string
 }
 
 func newStatusCmd(f *factory) *cobra.Command {
@@ -184,14 +188,16 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 		case <-time.After(o.interval):
 		}
 		if ctx.Err() != nil {
-			fmt.Fprintln(o.f.Err)
+			if isTerminal(o.f.Err) {
+				fmt.Fprintln(o.f.Err)
+			}
 			if items == nil {
 				return fmt.Errorf("gave up after %s: %w", o.timeout, ferr)
 			}
 			break
 		}
 	}
-	if o.watch {
+	if o.watch && isTerminal(o.f.Err) {
 		fmt.Fprintf(o.f.Err, "\r\033[K")
 	}
 	if err := printStatus(o, items); err != nil {
@@ -278,8 +284,10 @@ func fetchStatus(ctx context.Context, c *argocd.Client, envs []*generator.Enviro
 	return items, nil
 }
 
+// progress shows the wait: one line rewritten in place on a terminal,
+// otherwise a line each time something other than the elapsed time changes.
 func progress(o *statusOptions, items []statusItem, ready int, elapsed time.Duration, err error) {
-	line := fmt.Sprintf("waiting %s: %d/%d ready", elapsed.Round(time.Second), ready, len(items))
+	line := fmt.Sprintf("%d/%d ready", ready, len(items))
 	if err != nil {
 		line += " · " + err.Error()
 	}
@@ -292,10 +300,27 @@ func progress(o *statusOptions, items []statusItem, ready int, elapsed time.Dura
 			line += fmt.Sprintf(" · %s %s/%s %s→%s", it.Branch, it.Sync, it.Health, dep, short(it.SHA))
 		}
 	}
-	if len(line) > 160 {
-		line = line[:157] + "..."
+	full := fmt.Sprintf("waiting %s: %s", elapsed.Round(time.Second), line)
+	if isTerminal(o.f.Err) {
+		if len(full) > 160 {
+			full = full[:157] + "..."
+		}
+		fmt.Fprintf(o.f.Err, "\r\033[K%s", full)
+		return
 	}
-	fmt.Fprintf(o.f.Err, "\r\033[K%s", line)
+	if line != o.lastProgress {
+		o.lastProgress = line
+		fmt.Fprintln(o.f.Err, full)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func printStatus(o *statusOptions, items []statusItem) error {

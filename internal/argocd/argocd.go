@@ -6,6 +6,7 @@ package argocd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +66,8 @@ type AppStatus struct {
 	// Revision is the environments-repo commit Argo CD compared (and, once
 	// Synced, applied).
 	Revision string `json:"revision"`
-	// Images are the images of the live objects (Argo CD's summary).
+	// Images are the images of the live workloads (Deployments,
+	// StatefulSets, DaemonSets) and Pods of the Application.
 	Images []string `json:"images,omitempty"`
 	// Operation is the phase of the current or last sync (Running, Succeeded,
 	// Failed, Error, Terminating), empty if there was none.
@@ -247,7 +249,11 @@ func (c *Client) List(ctx context.Context, selector string) ([]AppStatus, error)
 	}
 	out := make([]AppStatus, 0, len(list.Items))
 	for i := range list.Items {
-		out = append(out, FromApplication(&list.Items[i], c.ui))
+		s := FromApplication(&list.Items[i], c.ui)
+		if err := c.addLiveImages(ctx, &s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -283,7 +289,66 @@ func (c *Client) get(ctx context.Context, name, refresh string) (*AppStatus, err
 		return nil, fmt.Errorf("get application %s: %w", name, err)
 	}
 	s := FromApplication(app, c.ui)
+	if err := c.addLiveImages(ctx, &s); err != nil {
+		return nil, err
+	}
 	return &s, nil
+}
+
+// addLiveImages adds the images of the Application's live workloads: Argo
+// CD's summary only lists the images of Pods, which need not exist (scaled
+// to zero, not scheduled yet) while the Deployment already has the new tag.
+func (c *Client) addLiveImages(ctx context.Context, s *AppStatus) error {
+	group := "apps"
+	res, err := c.apps.ManagedResources(ctx, &applicationpkg.ResourcesQuery{ApplicationName: &s.Name, Group: &group})
+	if err != nil {
+		return fmt.Errorf("live resources of application %s: %w", s.Name, err)
+	}
+	seen := map[string]bool{}
+	for _, img := range s.Images {
+		seen[img] = true
+	}
+	for _, r := range res.Items {
+		for _, img := range WorkloadImages(r.Kind, r.LiveState) {
+			if !seen[img] {
+				seen[img] = true
+				s.Images = append(s.Images, img)
+			}
+		}
+	}
+	sort.Strings(s.Images)
+	return nil
+}
+
+// WorkloadImages returns the container images of a live Deployment,
+// StatefulSet or DaemonSet given as JSON (nothing for other kinds, or when
+// the object does not exist: live state "null").
+func WorkloadImages(kind, liveJSON string) []string {
+	switch kind {
+	case "Deployment", "StatefulSet", "DaemonSet":
+	default:
+		return nil
+	}
+	var obj struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					InitContainers []struct{ Image string } `json:"initContainers"`
+					Containers     []struct{ Image string } `json:"containers"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if liveJSON == "" || json.Unmarshal([]byte(liveJSON), &obj) != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range append(obj.Spec.Template.Spec.InitContainers, obj.Spec.Template.Spec.Containers...) {
+		if c.Image != "" {
+			out = append(out, c.Image)
+		}
+	}
+	return out
 }
 
 // FromApplication maps an Argo CD Application to offshoot's AppStatus; uiBase

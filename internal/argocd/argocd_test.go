@@ -213,3 +213,16 @@ func TestUnreachableServer(t *testing.T) {
 }
 
 func equal(a, b AppStatus) bool { return reflect.DeepEqual(a, b) }
+
+func TestWorkloadImages(t *testing.T) {
+	live := `{"kind":"Deployment","spec":{"template":{"spec":{"initContainers":[{"name":"migrate","image":"ghcr.io/acme/shop:7a8b9c0"}],"containers":[{"name":"app","image":"ghcr.io/acme/shop:7a8b9c0"},{"name":"proxy","image":"envoy:v1"}]}}}}`
+	got := WorkloadImages("Deployment", live)
+	if !reflect.DeepEqual(got, []string{"ghcr.io/acme/shop:7a8b9c0", "ghcr.io/acme/shop:7a8b9c0", "envoy:v1"}) {
+		t.Errorf("WorkloadImages = %v", got)
+	}
+	for _, c := range []struct{ kind, live string }{{"Service", live}, {"Deployment", "null"}, {"Deployment", ""}, {"StatefulSet", "{"}} {
+		if got := WorkloadImages(c.kind, c.live); got != nil {
+			t.Errorf("WorkloadImages(%s, %q) = %v", c.kind, c.live, got)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package generator
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -111,6 +112,46 @@ func ListEnvs(fsys fs.FS) ([]*Environment, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// ChildrenOf returns the sorted branches of the environments whose parent
+// is the environment name. Every env.yaml is read, but only those that
+// mention the name as parentEnv are decoded, so it costs a blob read per
+// environment rather than a YAML decode.
+func ChildrenOf(fsys fs.FS, name string) ([]string, error) {
+	entries, err := fs.ReadDir(fsys, EnvsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	plain, quoted := []byte("parentEnv: "+name+"\n"), []byte("parentEnv: \""+name+"\"\n")
+	var children []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		data, err := fs.ReadFile(fsys, path.Join(EnvsDir, e.Name(), EnvFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Contains(data, plain) && !bytes.Contains(data, quoted) {
+			continue
+		}
+		env, err := ReadEnv(fsys, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		if env.ParentEnv == name {
+			children = append(children, env.Branch)
+		}
+	}
+	sort.Strings(children)
+	return children, nil
 }
 
 // FindEnv finds the environment of a raw branch name.

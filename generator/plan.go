@@ -9,7 +9,6 @@ import (
 	"io/fs"
 
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -207,17 +206,10 @@ func planDelete(cfg *Config, repo fs.FS, req Request, prev *Environment) (*Plan,
 	if prev == nil {
 		return &Plan{Op: OpDelete, UpToDate: true, Env: &Environment{Branch: req.Branch}}, nil
 	}
-	all, err := ListEnvs(repo)
+	children, err := ChildrenOf(repo, prev.Name)
 	if err != nil {
 		return nil, err
 	}
-	var children []string
-	for _, e := range all {
-		if e.ParentEnv == prev.Name {
-			children = append(children, e.Branch)
-		}
-	}
-	sort.Strings(children)
 	msg := fmt.Sprintf("offshoot: delete %s\n\nBranch: %s\nDatabase %s (archive %s) is removed; %s's data is untouched.",
 		req.Branch, req.Branch, prev.Database.Cluster, prev.Database.ServerName, displayParent(prev.Parent))
 	return &Plan{

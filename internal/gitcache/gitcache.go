@@ -14,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/gofrs/flock"
 )
 
@@ -101,9 +104,17 @@ func Open(ctx context.Context, remote, root, kind string, fetch ...config.RefSpe
 		return nil, err
 	}
 	defer lk.Unlock()
-	r, err := git.PlainOpen(dir)
+	// Keep up to 16 packfiles open between object reads (go-git otherwise
+	// opens and stats the packfile for every object it reads from it), with
+	// a larger decoded-object cache: a long-lived serve reads the same trees
+	// event after event.
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(64*cache.MiByte), filesystem.Options{MaxOpenDescriptors: 16})
+	r, err := git.Open(st, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		r, err = git.PlainInit(dir, true)
+		if err == nil {
+			r, err = git.Open(st, nil)
+		}
 	}
 	if err == nil {
 		// (Re)create origin if an earlier Open died between init and this.

@@ -144,18 +144,25 @@ func writeTree(s storer.EncodedObjectStorer, base plumbing.Hash, n *node) (plumb
 	if len(entries) == 0 {
 		return plumbing.ZeroHash, nil
 	}
-	t := &object.Tree{Entries: make([]object.TreeEntry, 0, len(entries))}
+	// git orders entries by name, comparing a directory as if it ended in
+	// '/'. The keys are made once: envs/ has one entry per environment.
+	type keyed struct {
+		key string
+		e   object.TreeEntry
+	}
+	ks := make([]keyed, 0, len(entries))
 	for _, e := range entries {
-		t.Entries = append(t.Entries, e)
-	}
-	// git orders entries by name, comparing a directory as if it ended in '/'.
-	key := func(e object.TreeEntry) string {
+		k := e.Name
 		if e.Mode == filemode.Dir {
-			return e.Name + "/"
+			k += "/"
 		}
-		return e.Name
+		ks = append(ks, keyed{k, e})
 	}
-	sort.Slice(t.Entries, func(i, j int) bool { return key(t.Entries[i]) < key(t.Entries[j]) })
+	sort.Slice(ks, func(i, j int) bool { return ks[i].key < ks[j].key })
+	t := &object.Tree{Entries: make([]object.TreeEntry, len(ks))}
+	for i, k := range ks {
+		t.Entries[i] = k.e
+	}
 	obj := s.NewEncodedObject()
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err

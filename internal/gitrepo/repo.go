@@ -7,9 +7,11 @@
 package gitrepo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -21,8 +23,12 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/gofrs/flock"
 
@@ -77,6 +83,10 @@ type Repo struct {
 	local  bool // a working copy committed to in place
 	lock   *flock.Flock
 	remote string
+	// known: the tracking ref holds what this process last fetched or
+	// pushed, so the next Update may build on it without fetching first
+	// (the push's lease catches a remote that moved meanwhile).
+	known bool
 }
 
 // IsLocalWorkingCopy reports whether location is a directory holding a
@@ -157,6 +167,7 @@ func (r *Repo) head(ctx context.Context) (*object.Commit, error) {
 		if err := r.fetch(ctx); err != nil {
 			return nil, err
 		}
+		r.known = true
 		name = r.trackingRef()
 	}
 	ref, err := r.repo.Reference(name, true)
@@ -167,6 +178,33 @@ func (r *Repo) head(ctx context.Context) (*object.Commit, error) {
 		return nil, err
 	}
 	return r.repo.CommitObject(ref.Hash())
+}
+
+// cachedHead is the tracking ref's commit, without fetching.
+func (r *Repo) cachedHead() (*object.Commit, error) {
+	ref, err := r.repo.Reference(r.trackingRef(), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.repo.CommitObject(ref.Hash())
+}
+
+// moved fetches and reports whether the remote head differs from head.
+func (r *Repo) moved(ctx context.Context, head *object.Commit) (bool, error) {
+	cur, err := r.head(ctx)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case cur == nil && head == nil:
+		return false, nil
+	case cur == nil || head == nil:
+		return true, nil
+	}
+	return cur.Hash != head.Hash, nil
 }
 
 func (r *Repo) fetch(ctx context.Context) error {
@@ -209,7 +247,7 @@ func (r *Repo) Snapshot(ctx context.Context) (fs.FS, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return treeFS{s: r.repo.Storer, root: t}, c.Hash.String(), nil
+	return newTreeFS(r.repo.Storer, t), c.Hash.String(), nil
 }
 
 // ChangeFunc computes the change to make on top of the current files. It
@@ -233,13 +271,18 @@ func (r *Repo) Update(ctx context.Context, fn ChangeFunc, uo UpdateOptions) (Res
 	}
 	defer r.lock.Unlock()
 	for attempt := 1; ; attempt++ {
-		res, err := r.updateOnce(ctx, fn, uo)
+		optimistic := attempt == 1 && !r.local && r.known
+		res, err := r.updateOnce(ctx, fn, uo, optimistic)
 		res.Attempts = attempt
 		if !errors.Is(err, ErrConflict) {
 			return res, err
 		}
+		r.known = false
 		if attempt >= r.opts.Attempts {
 			return Result{Attempts: attempt}, fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+		}
+		if optimistic {
+			continue // built without fetching: fetch and retry at once
 		}
 		// Back off exponentially (50ms, 100ms, ... capped at 1s), randomised
 		// over [d/2, d) so writers that collided do not retry in lockstep.
@@ -256,18 +299,38 @@ func (r *Repo) Update(ctx context.Context, fn ChangeFunc, uo UpdateOptions) (Res
 	}
 }
 
-func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions) (Result, error) {
+// updateOnce makes one attempt. optimistic builds on the tracking ref as
+// this process last saw it, without a fetch: when that leads to a push, the
+// lease makes a stale head a conflict; when it leads to anything else (no
+// change, a refused request) the remote is fetched and, if it moved, the
+// attempt is made again on the fresh head.
+func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions, optimistic bool) (res Result, err error) {
 	if r.local {
 		if err := r.checkClean(); err != nil {
 			return Result{}, err
 		}
 	}
-	head, err := r.head(ctx)
+	var head *object.Commit
+	if optimistic {
+		head, err = r.cachedHead()
+		defer func() {
+			if res.Changed || errors.Is(err, ErrConflict) {
+				return
+			}
+			if moved, ferr := r.moved(ctx, head); ferr != nil {
+				res, err = Result{}, ferr
+			} else if moved {
+				res, err = r.updateOnce(ctx, fn, uo, false)
+			}
+		}()
+	} else {
+		head, err = r.head(ctx)
+	}
 	if err != nil {
 		return Result{}, err
 	}
 	var baseTree plumbing.Hash
-	files := treeFS{s: r.repo.Storer}
+	files := newTreeFS(r.repo.Storer, nil)
 	if head == nil {
 		if !uo.AllowEmptyRepo {
 			return Result{}, fmt.Errorf("%w: %s has no branch %q (run offshoot init)", ErrNoBranch, redact(r.opts.Location), r.opts.Branch)
@@ -294,7 +357,8 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions) 
 	if err != nil {
 		return Result{}, err
 	}
-	newTree, err := writeTree(r.repo.Storer, baseTree, trie)
+	rec := &recorder{EncodedObjectStorer: r.repo.Storer}
+	newTree, err := writeTree(rec, baseTree, trie)
 	if err != nil {
 		return Result{}, fmt.Errorf("write tree: %w", err)
 	}
@@ -314,7 +378,7 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions) 
 	if err := commit.Encode(obj); err != nil {
 		return Result{}, err
 	}
-	h, err := r.repo.Storer.SetEncodedObject(obj)
+	h, err := rec.SetEncodedObject(obj)
 	if err != nil {
 		return Result{}, err
 	}
@@ -325,32 +389,93 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions) 
 		}
 		return Result{Commit: h.String(), Changed: true}, nil
 	}
-	if err := r.push(ctx, branchRef, head, h); err != nil {
+	if err := r.push(ctx, branchRef, head, h, rec.written); err != nil {
 		return Result{}, err
 	}
 	return Result{Commit: h.String(), Changed: true}, nil
 }
 
-func (r *Repo) push(ctx context.Context, branchRef plumbing.ReferenceName, head *object.Commit, h plumbing.Hash) error {
+// push sends exactly the objects this update wrote (the new blobs, the
+// rewritten trees and the commit) and moves the remote branch from head to
+// h. The update command carries head as its old value, which the server
+// checks atomically: that is the lease — if the branch moved, the push is
+// refused ("failed to update ref") and reported as ErrConflict. go-git's
+// PushContext would instead walk every object reachable from the remote
+// head to find what to send, which grows with the number of environments.
+func (r *Repo) push(ctx context.Context, branchRef plumbing.ReferenceName, head *object.Commit, h plumbing.Hash, objs []plumbing.Hash) error {
 	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(branchRef, h)); err != nil {
 		return err
 	}
-	po := &git.PushOptions{
-		RemoteName: "origin",
-		RefSpecs:   []config.RefSpec{config.RefSpec(fmt.Sprintf("%s:%s", branchRef, branchRef))},
-		Auth:       r.opts.Auth,
-	}
+	old := plumbing.ZeroHash
 	if head != nil {
-		// Lease on the head we built on: the server refuses the update if
-		// the branch moved, whatever go-git saw when it listed the refs.
-		po.ForceWithLease = &git.ForceWithLease{RefName: branchRef, Hash: head.Hash}
-		po.RefSpecs = []config.RefSpec{config.RefSpec(fmt.Sprintf("+%s:%s", branchRef, branchRef))}
+		old = head.Hash
 	}
-	err := r.repo.PushContext(ctx, po)
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if err := r.sendPack(ctx, branchRef, old, h, objs); err != nil {
+		r.known = false
 		return fmt.Errorf("push to %s: %w", redact(r.remote), classify(err))
 	}
 	return r.repo.Storer.SetReference(plumbing.NewHashReference(r.trackingRef(), h))
+}
+
+func (r *Repo) sendPack(ctx context.Context, ref plumbing.ReferenceName, old, h plumbing.Hash, objs []plumbing.Hash) error {
+	ep, err := transport.NewEndpoint(r.remote)
+	if err != nil {
+		return err
+	}
+	cl, err := client.NewClient(ep)
+	if err != nil {
+		return err
+	}
+	sess, err := cl.NewReceivePackSession(ep, r.opts.Auth)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return err
+	}
+	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
+	req.Commands = []*packp.Command{{Name: ref, Old: old, New: h}}
+	var pack bytes.Buffer
+	if _, err := packfile.NewEncoder(&pack, r.repo.Storer, false).Encode(dedupe(objs), 0); err != nil {
+		return fmt.Errorf("encode pack: %w", err)
+	}
+	req.Packfile = io.NopCloser(&pack)
+	rs, err := sess.ReceivePack(ctx, req)
+	if err != nil {
+		return err
+	}
+	if rs != nil {
+		return rs.Error()
+	}
+	return nil
+}
+
+func dedupe(hs []plumbing.Hash) []plumbing.Hash {
+	seen := make(map[plumbing.Hash]bool, len(hs))
+	out := hs[:0]
+	for _, h := range hs {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// recorder remembers the objects written through it: what a push sends.
+type recorder struct {
+	storer.EncodedObjectStorer
+	written []plumbing.Hash
+}
+
+func (r *recorder) SetEncodedObject(o plumbing.EncodedObject) (plumbing.Hash, error) {
+	h, err := r.EncodedObjectStorer.SetEncodedObject(o)
+	if err == nil {
+		r.written = append(r.written, h)
+	}
+	return h, err
 }
 
 func (r *Repo) checkClean() error {

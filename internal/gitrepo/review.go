@@ -73,7 +73,7 @@ func (r *Repo) SnapshotBranch(ctx context.Context, branch string) (files fs.FS, 
 	if err != nil {
 		return nil, "", false, err
 	}
-	return treeFS{s: r.repo.Storer, root: t}, c.Hash.String(), true, nil
+	return newTreeFS(r.repo.Storer, t), c.Hash.String(), true, nil
 }
 
 // Propose builds the change as one commit on top of the branch head and
@@ -103,7 +103,7 @@ func (r *Repo) Propose(ctx context.Context, branch string, fn ChangeFunc) (Revie
 	if err != nil {
 		return ReviewResult{}, err
 	}
-	change, err := fn(treeFS{s: r.repo.Storer, root: base})
+	change, err := fn(newTreeFS(r.repo.Storer, base))
 	if err != nil {
 		return ReviewResult{}, err
 	}

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -20,6 +22,61 @@ import (
 type treeFS struct {
 	s    storer.EncodedObjectStorer
 	root *object.Tree // nil for an empty repository
+	// dirs caches decoded directories by path (nil: no cache). go-git's
+	// Tree.FindEntry never caches the first path component, so without it
+	// every read of envs/<env>/… decodes the whole envs/ tree again — one
+	// entry per environment — and reading every env.yaml is O(N²).
+	dirs *dirCache
+}
+
+type dirCache struct {
+	mu    sync.Mutex
+	trees map[string]*object.Tree
+}
+
+// newTreeFS is a treeFS over root with a directory cache.
+func newTreeFS(s storer.EncodedObjectStorer, root *object.Tree) treeFS {
+	return treeFS{s: s, root: root, dirs: &dirCache{trees: map[string]*object.Tree{}}}
+}
+
+// dir returns the entry and, for a directory, the tree of p (not "."),
+// from the cache when it can.
+func (t treeFS) dir(p string) (*object.TreeEntry, *object.Tree, error) {
+	parent, base := ".", p
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		parent, base = p[:i], p[i+1:]
+	}
+	pt := t.root
+	if parent != "." {
+		var err error
+		if _, pt, err = t.dir(parent); err != nil {
+			return nil, nil, err
+		}
+		if pt == nil {
+			return nil, nil, fs.ErrNotExist
+		}
+	}
+	e, err := pt.FindEntry(base) // one component: pt's own entry map
+	if err != nil {
+		return nil, nil, fs.ErrNotExist
+	}
+	if e.Mode != filemode.Dir {
+		return e, nil, nil
+	}
+	t.dirs.mu.Lock()
+	sub, ok := t.dirs.trees[p]
+	t.dirs.mu.Unlock()
+	if ok {
+		return e, sub, nil
+	}
+	sub, err = object.GetTree(t.s, e.Hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.dirs.mu.Lock()
+	t.dirs.trees[p] = sub
+	t.dirs.mu.Unlock()
+	return e, sub, nil
 }
 
 var (
@@ -39,6 +96,16 @@ func (t treeFS) lookup(op, name string) (*object.TreeEntry, *object.Tree, error)
 	}
 	if name == "." {
 		return nil, t.root, nil
+	}
+	if t.dirs != nil {
+		e, sub, err := t.dir(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+		}
+		if err != nil {
+			return nil, nil, &fs.PathError{Op: op, Path: name, Err: err}
+		}
+		return e, sub, nil
 	}
 	e, err := t.root.FindEntry(name)
 	if err != nil {

@@ -281,13 +281,29 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 	if err != nil {
 		return err
 	}
-	envs, err := generator.ListEnvs(files)
-	if err != nil {
-		return err
+	// Only the batch's own environments are read; every env.yaml is read
+	// (ListEnvs) only when a new branch needs its parent detected.
+	exists := map[string]bool{}
+	has := func(branch string) bool {
+		ok, seen := exists[branch]
+		if !seen {
+			_, err := generator.FindEnv(files, branch)
+			ok = err == nil
+			exists[branch] = ok
+		}
+		return ok
 	}
-	byBranch := map[string]*generator.Environment{}
-	for _, e := range envs {
-		byBranch[e.Branch] = e
+	var envs []*generator.Environment
+	listed := false
+	allEnvs := func() ([]*generator.Environment, error) {
+		if !listed {
+			var err error
+			if envs, err = generator.ListEnvs(files); err != nil {
+				return nil, err
+			}
+			listed = true
+		}
+		return envs, nil
 	}
 	var heads map[string]string
 	headsOnce := func() map[string]string {
@@ -307,7 +323,7 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 		req := generator.Request{Branch: ev.Branch, SHA: ev.SHA, Parent: ev.Parent, KeepParent: true}
 		if ev.Kind == webhook.KindDelete {
 			req.Op = generator.OpDelete
-			if _, ok := byBranch[ev.Branch]; !ok {
+			if !has(ev.Branch) {
 				continue // nothing to delete
 			}
 			if cfg.IsProtected(ev.Branch) {
@@ -332,7 +348,11 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 	keep := reqs[:0]
 	keepEv := used[:0]
 	for i, req := range reqs {
-		if _, exists := byBranch[req.Branch]; req.Op == generator.OpSync && !exists && req.Parent == "" && req.Branch != cfg.Branches.Root {
+		if req.Op == generator.OpSync && req.Parent == "" && req.Branch != cfg.Branches.Root && !has(req.Branch) {
+			envs, err := allEnvs()
+			if err != nil {
+				return err
+			}
 			choice, err := s.detect(ctx, req.Branch, req.SHA, envs, reqs, cfg.Branches.Root)
 			if err != nil {
 				s.o.Logger.Warn("no parent found; skipped", "branch", req.Branch, "error", err.Error())

@@ -146,6 +146,9 @@ func runChange(ctx context.Context, o *changeOptions) error {
 		return nil
 	}
 	printOutcome(o.f, res.Direct)
+	if res.Direct.Changed && res.Plan.Env != nil {
+		o.f.refreshArgoCD(ctx, res.Plan.Env.Namespace)
+	}
 	return nil
 }
 

@@ -49,6 +49,9 @@ type Options struct {
 	Reporter engine.Reporter
 	// ArgoCDURL links statuses and comments to the Argo CD Application.
 	ArgoCDURL string
+	// Refresh, if set, asks Argo CD to re-read git for an Application
+	// (named after the environment's namespace) after each commit.
+	Refresh func(ctx context.Context, app string) error
 }
 
 // Server queues events and applies them.
@@ -393,6 +396,16 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 	}
 	s.o.Logger.Info("batch committed", "events", len(reqs), "commit", out.Commit, "changed", out.Changed, "attempts", out.Attempts,
 		"seconds", time.Since(start).Seconds())
+	if s.o.Refresh != nil && out.Changed {
+		for _, it := range out.Items {
+			if it.Err != nil || it.Plan == nil || it.Plan.UpToDate || it.Plan.Env == nil {
+				continue
+			}
+			if err := s.o.Refresh(ctx, it.Plan.Env.Namespace); err != nil {
+				s.o.Logger.Warn("Argo CD refresh failed", "app", it.Plan.Env.Namespace, "error", err.Error())
+			}
+		}
+	}
 	return nil
 }
 

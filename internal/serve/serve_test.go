@@ -457,3 +457,35 @@ func TestHTTPEndpointsAndGracefulShutdown(t *testing.T) {
 		}
 	}
 }
+
+// After a commit, serve asks Argo CD to refresh each changed environment's
+// Application (here a recorder stands in for the Argo CD API).
+func TestRefreshAfterCommit(t *testing.T) {
+	w := newWorld(t)
+	var mu sync.Mutex
+	var refreshed []string
+	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, Refresh: func(_ context.Context, app string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		refreshed = append(refreshed, app)
+		return nil
+	}})
+	mainSHA := w.git(w.appDir, "rev-parse", "main")
+	if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: mainSHA}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: mainSHA}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refreshed) != 1 || refreshed[0] != "shop-main" {
+		t.Fatalf("refreshed %v, want [shop-main] (once: the repeat changed nothing)", refreshed)
+	}
+}

@@ -57,7 +57,8 @@ type Plan struct {
 	Message string
 	// Children still depending on a deleted environment.
 	Children []string
-	// Built is the kustomize output of the environment (sync, refresh).
+	// Built is the kustomize output of the environment written (sync,
+	// refresh); empty when UpToDate.
 	Built []byte
 }
 
@@ -231,11 +232,9 @@ func finish(cfg *Config, repo fs.FS, op Op, env, prev *Environment, now time.Tim
 		if same, err := sameDir(repo, dir, files); err != nil {
 			return nil, err
 		} else if same {
-			out, _, err := Build(repo, dir, nil)
-			if err != nil {
-				return nil, err
-			}
-			return &Plan{Op: op, Env: env, Previous: prev, UpToDate: true, Built: out}, nil
+			// Nothing to commit, so nothing to validate: the directory was
+			// validated when it was written (Built stays empty).
+			return &Plan{Op: op, Env: env, Previous: prev, UpToDate: true}, nil
 		}
 		env.UpdatedAt = now
 	}

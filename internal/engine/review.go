@@ -177,6 +177,12 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 		}
 	}
 	after := plan.Built
+	if plan.UpToDate {
+		// Unchanged while its PR is open: the PR shows what the view holds.
+		if after, _, err = generator.Build(view, dir, nil); err != nil {
+			return nil, err
+		}
+	}
 	title, body := prText(plan, inMain, before, after)
 	for _, d := range dependsOn {
 		body = fmt.Sprintf("Depends on #%d (the parent environment's pull request): merge it first.\n\n", d.Number) + body

@@ -75,7 +75,12 @@ them to an environments repo, which Argo CD deploys.
 
 The environments repo is --env-repo or $OFFSHOOT_ENV_REPO: a git URL (http(s),
 ssh, file://) or a local path. Credentials for http(s) remotes come from
-$OFFSHOOT_GIT_TOKEN (or $GITHUB_TOKEN) and $OFFSHOOT_GIT_USERNAME.`,
+$OFFSHOOT_GIT_TOKEN (or $GITHUB_TOKEN) and $OFFSHOOT_GIT_USERNAME.
+
+After each commit, when $ARGOCD_SERVER and $ARGOCD_AUTH_TOKEN are set, Argo CD
+is asked to refresh the environment's Application (seconds, not a 3-minute
+poll). GitHub pull-request mode and reporting: see --mode and the --github-*
+flags.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,

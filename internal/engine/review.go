@@ -72,6 +72,9 @@ const MaxDiff = 60000
 // twice pushes nothing and writes nothing. Deleting a branch whose
 // creation PR is still open closes that PR and deletes its branch; deleting
 // one whose environment is merged proposes its removal.
+//
+// autoMerge (or offshoot.yaml's review.autoMerge) asks for the pull
+// request to be merged once GitHub allows it.
 func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request, autoMerge bool) (*ReviewOutcome, error) {
 	repo, ok := e.Repo.(ReviewRepo)
 	if !ok {
@@ -189,7 +192,7 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 	}
 	p, created, changed, err := rv.UpsertPR(ctx, PRRequest{
 		Head: branch, Base: repo.Branch(), Title: title, Body: body,
-		Labels: []string{"offshoot", "env:" + plan.Env.Name}, AutoMerge: autoMerge,
+		Labels: []string{"offshoot", "env:" + plan.Env.Name}, AutoMerge: autoMerge || cfg.Review.AutoMerge,
 	})
 	if err != nil {
 		return nil, err

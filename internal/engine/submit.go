@@ -39,19 +39,20 @@ func (r *Result) Changed() bool {
 // Submit applies a request directly or proposes it as a pull request,
 // as --mode or offshoot.yaml's review section says for the branch.
 func (e *Engine) Submit(ctx context.Context, req generator.Request, o SubmitOptions) (*Result, error) {
-	files, _, err := e.Repo.Snapshot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := generator.LoadConfig(files)
-	if err != nil {
-		return nil, err
-	}
 	mode := o.Mode
 	if mode == "" {
+		// Only offshoot.yaml knows; with --mode given, no extra fetch.
+		files, _, err := e.Repo.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := generator.LoadConfig(files)
+		if err != nil {
+			return nil, err
+		}
 		mode = cfg.ReviewMode(req.Branch)
 	}
-	res := &Result{Mode: mode, Config: cfg}
+	res := &Result{Mode: mode}
 	switch mode {
 	case generator.ModeDirect:
 		out, err := e.Apply(ctx, req)
@@ -63,7 +64,7 @@ func (e *Engine) Submit(ctx context.Context, req generator.Request, o SubmitOpti
 		if o.Reviewer == nil {
 			return nil, &generator.UsageError{Msg: "pull-request mode needs GitHub: set GITHUB_TOKEN (or a GitHub App) and, if the environments repo's URL is not on github.com, --github-repo OWNER/NAME"}
 		}
-		out, err := e.Propose(ctx, o.Reviewer, req, o.AutoMerge || cfg.Review.AutoMerge)
+		out, err := e.Propose(ctx, o.Reviewer, req, o.AutoMerge)
 		if err != nil {
 			return nil, err
 		}

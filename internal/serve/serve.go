@@ -390,7 +390,7 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 		}
 		s.o.Metrics.Applied.WithLabelValues(used[i].Source, outcome).Inc()
 		if it.Request.Op == generator.OpSync {
-			s.report(ctx, &engine.Result{Mode: generator.ModeDirect, Plan: it.Plan, Config: cfg,
+			s.report(ctx, &engine.Result{Mode: generator.ModeDirect, Plan: it.Plan,
 				Direct: &engine.Outcome{Plan: it.Plan, Commit: out.Commit, Changed: out.Changed}}, it.Err, it.Request)
 		}
 	}
@@ -425,7 +425,7 @@ func (s *Server) proposeReviewed(ctx context.Context, cfg *generator.Config, req
 			s.o.Metrics.Applied.WithLabelValues(evs[i].Source, "refused").Inc()
 			continue
 		}
-		out, err := s.o.Engine.Propose(ctx, s.o.Reviewer, req, cfg.Review.AutoMerge)
+		out, err := s.o.Engine.Propose(ctx, s.o.Reviewer, req, false) // review.autoMerge is read by Propose
 		outcome := "proposed"
 		if err != nil {
 			outcome = "refused"
@@ -435,7 +435,7 @@ func (s *Server) proposeReviewed(ctx context.Context, cfg *generator.Config, req
 		}
 		s.o.Metrics.Applied.WithLabelValues(evs[i].Source, outcome).Inc()
 		if req.Op == generator.OpSync {
-			res := &engine.Result{Mode: generator.ModePR, Config: cfg}
+			res := &engine.Result{Mode: generator.ModePR}
 			if out != nil {
 				res.Review, res.Plan = out, out.Plan
 			}

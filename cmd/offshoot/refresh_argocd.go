@@ -9,41 +9,64 @@ import (
 	"github.com/offshoot-dev/offshoot/internal/argocd"
 )
 
-// argoRefresher asks Argo CD to re-read git for an environment's
-// Application right after its commit, so that push → Synced takes seconds
-// instead of a 3-minute polling cycle. It exists when $ARGOCD_SERVER and
-// $ARGOCD_AUTH_TOKEN are set ($ARGOCD_INSECURE=true for self-signed
-// certificates). A new environment's Application does not exist until the
-// ApplicationSet regenerates; that is not an error.
-func (f *factory) argoRefresher() func(ctx context.Context, app string) error {
+// argoNotifier tells Argo CD about a commit right after it is pushed, so that
+// push → Synced takes seconds instead of a 3-minute polling cycle:
+//
+//   - $ARGOCD_APPSET_WEBHOOK (the ApplicationSet controller's webhook, e.g.
+//     http://argocd-applicationset-controller.argocd.svc:7000/api/webhook;
+//     $ARGOCD_WEBHOOK_SECRET = argocd-secret's webhook.github.secret) gets a
+//     GitHub push event for the environments repo: the ApplicationSet re-reads
+//     git, so new environments' Applications appear, removed ones go, and
+//     changed metadata lands at once;
+//   - with $ARGOCD_SERVER and $ARGOCD_AUTH_TOKEN ($ARGOCD_INSECURE=true for
+//     self-signed certificates), each changed environment's Application is
+//     refreshed through the API (one that does not exist yet is skipped).
+//
+// It is nil when neither is configured. Failures are returned, never fatal to
+// the caller: the commit is made either way.
+func (f *factory) argoNotifier() func(ctx context.Context, commit string, apps []string) error {
+	hookURL := f.Getenv("ARGOCD_APPSET_WEBHOOK")
 	server, token := f.Getenv("ARGOCD_SERVER"), f.Getenv("ARGOCD_AUTH_TOKEN")
-	if server == "" || token == "" {
+	if hookURL == "" && (server == "" || token == "") {
 		return nil
 	}
-	return func(ctx context.Context, app string) error {
+	ua := "offshoot/" + version
+	return func(ctx context.Context, commit string, apps []string) error {
+		var errs []error
+		if hookURL != "" {
+			hook := &argocd.Webhook{URL: hookURL, Secret: f.Getenv("ARGOCD_WEBHOOK_SECRET"), UserAgent: ua}
+			if err := hook.Notify(ctx, argocd.Push{RepoURL: f.EnvRepo, Branch: f.EnvBranch, Commit: commit}); err != nil {
+				errs = append(errs, fmt.Errorf("ApplicationSet webhook: %w", err))
+			}
+		}
+		if server == "" || token == "" || len(apps) == 0 {
+			return errors.Join(errs...)
+		}
 		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		c, err := argocd.New(argocd.Options{Server: server, Token: token, Insecure: f.Getenv("ARGOCD_INSECURE") == "true", UserAgent: "offshoot/" + version})
+		c, err := argocd.New(argocd.Options{Server: server, Token: token, Insecure: f.Getenv("ARGOCD_INSECURE") == "true", UserAgent: ua})
 		if err != nil {
-			return err
+			return errors.Join(append(errs, err)...)
 		}
 		defer c.Close()
-		if _, err := c.Refresh(ctx, app); err != nil && !errors.Is(err, argocd.ErrNotFound) {
-			return err
+		for _, app := range apps {
+			if _, err := c.Refresh(ctx, app); err != nil && !errors.Is(err, argocd.ErrNotFound) {
+				errs = append(errs, fmt.Errorf("refresh %s: %w", app, err))
+			}
 		}
-		return nil
+		return errors.Join(errs...)
 	}
 }
 
-// refreshArgoCD refreshes one Application after a CLI commit; a failure is
-// reported, never fatal: the commit is made.
-func (f *factory) refreshArgoCD(ctx context.Context, app string) {
-	refresh := f.argoRefresher()
-	if refresh == nil || app == "" {
+// notifyArgoCD tells Argo CD about a CLI commit; a failure is reported, never
+// fatal: the commit is made.
+func (f *factory) notifyArgoCD(ctx context.Context, commit, app string) {
+	notify := f.argoNotifier()
+	if notify == nil || commit == "" {
 		return
 	}
-	if err := refresh(ctx, app); err != nil {
-		fmt.Fprintf(f.Err, "offshoot: Argo CD refresh of %s failed: %v\n", app, err)
+	if err := notify(ctx, commit, []string{app}); err != nil {
+		fmt.Fprintf(f.Err, "offshoot: telling Argo CD about %s failed: %v\n", short(commit), err)
 		return
 	}
 	fmt.Fprintf(f.Out, "  asked Argo CD to refresh %s\n", app)

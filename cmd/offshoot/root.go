@@ -77,10 +77,13 @@ The environments repo is --env-repo or $OFFSHOOT_ENV_REPO: a git URL (http(s),
 ssh, file://) or a local path. Credentials for http(s) remotes come from
 $OFFSHOOT_GIT_TOKEN (or $GITHUB_TOKEN) and $OFFSHOOT_GIT_USERNAME.
 
-After each commit, when $ARGOCD_SERVER and $ARGOCD_AUTH_TOKEN are set, Argo CD
-is asked to refresh the environment's Application (seconds, not a 3-minute
-poll). GitHub pull-request mode and reporting: see --mode and the --github-*
-flags.`,
+After each commit offshoot tells Argo CD (seconds, not a 3-minute poll):
+$ARGOCD_APPSET_WEBHOOK (the ApplicationSet controller's webhook URL, signed
+with $ARGOCD_WEBHOOK_SECRET = argocd-secret's webhook.github.secret) gets a
+push event, so new environments' Applications appear and deleted ones go; with
+$ARGOCD_SERVER and $ARGOCD_AUTH_TOKEN the environment's Application is
+refreshed. GitHub pull-request mode and reporting: see --mode and the
+--github-* flags.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,

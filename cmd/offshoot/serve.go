@@ -74,7 +74,7 @@ func (f *factory) server(ctx context.Context, reg prometheus.Registerer, window 
 	if err != nil {
 		return nil, err
 	}
-	o := serve.Options{Engine: eng, Window: window, Logger: logger, Metrics: serve.NewMetrics(reg), ArgoCDURL: f.argoCDURL(), Refresh: f.argoRefresher()}
+	o := serve.Options{Engine: eng, Window: window, Logger: logger, Metrics: serve.NewMetrics(reg), ArgoCDURL: f.argoCDURL(), Notify: f.argoNotifier()}
 	if app != nil {
 		o.App = app
 	}

@@ -147,7 +147,7 @@ func runChange(ctx context.Context, o *changeOptions) error {
 	}
 	printOutcome(o.f, res.Direct)
 	if res.Direct.Changed && res.Plan.Env != nil {
-		o.f.refreshArgoCD(ctx, res.Plan.Env.Namespace)
+		o.f.notifyArgoCD(ctx, res.Direct.Commit, res.Plan.Env.Namespace)
 	}
 	return nil
 }

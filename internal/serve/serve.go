@@ -49,9 +49,10 @@ type Options struct {
 	Reporter engine.Reporter
 	// ArgoCDURL links statuses and comments to the Argo CD Application.
 	ArgoCDURL string
-	// Refresh, if set, asks Argo CD to re-read git for an Application
-	// (named after the environment's namespace) after each commit.
-	Refresh func(ctx context.Context, app string) error
+	// Notify, if set, tells Argo CD about each commit that changed something,
+	// with the Applications (named after the environments' namespaces) it
+	// touched, so that Argo CD re-reads git now instead of at its next poll.
+	Notify func(ctx context.Context, commit string, apps []string) error
 }
 
 // Server queues events and applies them.
@@ -396,14 +397,16 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 	}
 	s.o.Logger.Info("batch committed", "events", len(reqs), "commit", out.Commit, "changed", out.Changed, "attempts", out.Attempts,
 		"seconds", time.Since(start).Seconds())
-	if s.o.Refresh != nil && out.Changed {
+	if s.o.Notify != nil && out.Changed {
+		var apps []string
 		for _, it := range out.Items {
 			if it.Err != nil || it.Plan == nil || it.Plan.UpToDate || it.Plan.Env == nil {
 				continue
 			}
-			if err := s.o.Refresh(ctx, it.Plan.Env.Namespace); err != nil {
-				s.o.Logger.Warn("Argo CD refresh failed", "app", it.Plan.Env.Namespace, "error", err.Error())
-			}
+			apps = append(apps, it.Plan.Env.Namespace)
+		}
+		if err := s.o.Notify(ctx, out.Commit, apps); err != nil {
+			s.o.Logger.Warn("telling Argo CD about the commit failed", "commit", out.Commit, "apps", len(apps), "error", err.Error())
 		}
 	}
 	return nil

@@ -464,10 +464,13 @@ func TestRefreshAfterCommit(t *testing.T) {
 	w := newWorld(t)
 	var mu sync.Mutex
 	var refreshed []string
-	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, Refresh: func(_ context.Context, app string) error {
+	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, Notify: func(_ context.Context, commit string, apps []string) error {
 		mu.Lock()
 		defer mu.Unlock()
-		refreshed = append(refreshed, app)
+		if len(commit) != 40 {
+			t.Errorf("notified of commit %q, want a full hash", commit)
+		}
+		refreshed = append(refreshed, apps...)
 		return nil
 	}})
 	mainSHA := w.git(w.appDir, "rev-parse", "main")

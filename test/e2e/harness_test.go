@@ -173,6 +173,8 @@ type cluster struct {
 	gitServer     *proc
 	env           []string // for Argo CD components
 	argoToken     string   // API key of Argo CD account "offshoot"
+	appsetHook    int      // port of the ApplicationSet controller's webhook
+	hookSecret    string   // argocd-secret's webhook.github.secret
 	adminPassword string
 	redisAddr     string
 	components    map[string]*proc
@@ -381,13 +383,14 @@ func (c *cluster) startArgoCD(t *testing.T) {
 		"--port", fmt.Sprint(repoPort), "--metrics-port", fmt.Sprint(freePort(t)), "--redis", redis, "--disable-tls",
 		"--loglevel", "info")
 	waitTCP(t, "argocd-repo-server", repoPort, c.components["argocd-repo-server"])
+	c.appsetHook = freePort(t)
 	c.components["argocd-application-controller"] = start(t, c.logs, "argocd-application-controller", c.env,
 		filepath.Join(c.bin, "argocd-application-controller"),
 		"--redis", redis, "--repo-server", repo, "--repo-server-plaintext", "--metrics-port", fmt.Sprint(freePort(t)))
 	c.components["argocd-applicationset-controller"] = start(t, c.logs, "argocd-applicationset-controller", c.env,
 		filepath.Join(c.bin, "argocd-applicationset-controller"),
 		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--probe-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"--webhook-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--argocd-repo-server", repo, "--repo-server-plaintext")
+		"--webhook-addr", fmt.Sprintf("127.0.0.1:%d", c.appsetHook), "--argocd-repo-server", repo, "--repo-server-plaintext")
 	c.argoPort = freePort(t)
 	srv := start(t, c.logs, "argocd-server", c.env, filepath.Join(c.bin, "argocd-server"),
 		"--redis", redis, "--repo-server", repo, "--repo-server-plaintext", "--insecure",
@@ -467,11 +470,29 @@ func (c *cluster) offshootCmd(ctx context.Context, env []string, args ...string)
 
 func (c *cluster) offshootT(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := c.offshootCmd(context.Background(), nil, args...)
+	return c.offshootEnvT(t, nil, args...)
+}
+
+func (c *cluster) offshootEnvT(t testing.TB, env []string, args ...string) string {
+	t.Helper()
+	out, err := c.offshootCmd(context.Background(), env, args...)
 	if err != nil {
 		t.Fatalf("offshoot %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return out
+}
+
+// argoEnv is how a user tells offshoot to notify Argo CD after each commit
+// (README, "Seconds, not minutes"): the ApplicationSet controller's webhook
+// with argocd-secret's webhook.github.secret, and the API server with the
+// offshoot account's API key.
+func (c *cluster) argoEnv() []string {
+	return []string{
+		fmt.Sprintf("ARGOCD_APPSET_WEBHOOK=http://127.0.0.1:%d/api/webhook", c.appsetHook),
+		"ARGOCD_WEBHOOK_SECRET=" + c.hookSecret,
+		fmt.Sprintf("ARGOCD_SERVER=http://127.0.0.1:%d", c.argoPort),
+		"ARGOCD_AUTH_TOKEN=" + c.argoToken,
+	}
 }
 
 // field digs into decoded JSON: field(m, "spec", "template", 0, "name").

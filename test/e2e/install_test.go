@@ -75,6 +75,7 @@ func (c *cluster) install(t *testing.T, mainRepo string) {
 	}})
 	c.kubectl(t, "patch", "configmap", "argocd-rbac-cm", "-n", "argocd", "--type", "merge", "-p", string(patch))
 	c.adminPassword = randHex(12)
+	c.hookSecret = randHex(16)
 	hash, err := bcrypt.GenerateFromPassword([]byte(c.adminPassword), bcrypt.DefaultCost)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +83,8 @@ func (c *cluster) install(t *testing.T, mainRepo string) {
 	patch, _ = json.Marshal(map[string]any{"stringData": map[string]string{
 		"admin.password": string(hash), "admin.passwordMtime": time.Now().UTC().Format(time.RFC3339),
 		"server.secretkey": randHex(32),
+		// offshoot signs the push events it sends the ApplicationSet webhook.
+		"webhook.github.secret": c.hookSecret,
 	}})
 	c.kubectl(t, "patch", "secret", "argocd-secret", "-n", "argocd", "--type", "merge", "-p", string(patch))
 	// The environments repo, registered as a repository (no credentials needed).

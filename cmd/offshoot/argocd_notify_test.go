@@ -1,0 +1,82 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/offshoot-dev/offshoot/internal/gitserver"
+)
+
+// After each commit the CLI sends the ApplicationSet webhook a signed GitHub
+// push event naming the environments repo, its branch and the new head; a
+// command that commits nothing sends nothing. (internal/argocd tests the same
+// event against Argo CD's own handler.)
+func TestCLITellsArgoCDAfterEachCommit(t *testing.T) {
+	type push struct {
+		Ref, After string
+		Repository struct {
+			HTMLURL string `json:"html_url"`
+		}
+	}
+	var mu sync.Mutex
+	var got []push
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mac := hmac.New(sha256.New, []byte("hook-secret"))
+		mac.Write(body)
+		if r.Header.Get("X-GitHub-Event") != "push" || r.Header.Get("X-Hub-Signature-256") != "sha256="+hex.EncodeToString(mac.Sum(nil)) {
+			t.Errorf("event %q with signature %q", r.Header.Get("X-GitHub-Event"), r.Header.Get("X-Hub-Signature-256"))
+		}
+		var p push
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		got = append(got, p)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	t.Setenv("ARGOCD_APPSET_WEBHOOK", hook.URL+"/api/webhook")
+	t.Setenv("ARGOCD_WEBHOOK_SECRET", "hook-secret")
+	t.Setenv("ARGOCD_SERVER", "")
+
+	srv, err := gitserver.Start(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	url, err := srv.CreateBare("shop-environments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{t: t, repo: url, cache: t.TempDir(), gitDir: srv.Dir("shop-environments")}
+	c.ok("init", url)
+	var heads []string
+	c.ok("sync", "main", "--sha", "1a2b3c4")
+	heads = append(heads, c.git("rev-parse", "main"))
+	c.ok("sync", "main", "--sha", "1a2b3c4") // up to date: no commit, no event
+	c.ok("sync", "feature_1", "--parent", "main", "--sha", "5d6e7f8")
+	heads = append(heads, c.git("rev-parse", "main"))
+	c.ok("delete", "feature_1")
+	heads = append(heads, c.git("rev-parse", "main"))
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != len(heads) {
+		t.Fatalf("%d push events, want %d (sync, sync, delete): %+v", len(got), len(heads), got)
+	}
+	web := strings.TrimSuffix(url, ".git")
+	for i, want := range heads {
+		if got[i].Ref != "refs/heads/main" || got[i].After != want || got[i].Repository.HTMLURL != web {
+			t.Errorf("event %d = %+v, want ref refs/heads/main, after %s, html_url %s", i, got[i], want, web)
+		}
+	}
+}

@@ -1,20 +1,27 @@
 package generator
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"sync"
+	"testing/fstest"
 
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
 )
 
-// kustomize keeps global state (its OpenAPI schema cache, builtin plugin
-// registry) that is not safe for concurrent builds: serialise them.
-var buildMu sync.Mutex
+// buildMu orders kustomize builds against the one thing in kustomize that
+// is not safe for concurrent builds: a kustomization that changes its
+// global OpenAPI schema (an `openapi:` or `crds:` field). Builds of
+// kustomizations without those — offshoot's overlays and a base without
+// them — share the read lock and run in parallel (ValidateAll); any other
+// build takes the write lock.
+var buildMu sync.RWMutex
 
 // BuildError is a kustomize build that failed.
 type BuildError struct {
@@ -32,12 +39,25 @@ func (e *BuildError) Unwrap() error { return e.Err }
 // cost does not grow with the number of environments. overlay replaces the
 // files of dir (nil: use the repo's).
 func Build(repo fs.FS, dir string, overlay map[string][]byte) (yamlOut []byte, objs []map[string]any, err error) {
+	return build(repo, dir, overlay, true)
+}
+
+// build is Build; without wantYAML it skips serialising the output, and it
+// returns full objects only for the kinds checkBuilt inspects (Cluster,
+// Deployment) — for the others kind, name and namespace.
+func build(repo fs.FS, dir string, overlay map[string][]byte, wantYAML bool) (yamlOut []byte, objs []map[string]any, err error) {
 	mem := filesys.MakeFsInMemory()
-	if err := copyRepo(repo, mem, dir, overlay); err != nil {
+	shared, err := copyRepo(repo, mem, dir, overlay)
+	if err != nil {
 		return nil, nil, err
 	}
-	buildMu.Lock()
-	defer buildMu.Unlock()
+	if shared {
+		buildMu.RLock()
+		defer buildMu.RUnlock()
+	} else {
+		buildMu.Lock()
+		defer buildMu.Unlock()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = &BuildError{Dir: dir, Err: fmt.Errorf("kustomize panicked: %v", r)}
@@ -50,28 +70,131 @@ func Build(repo fs.FS, dir string, overlay map[string][]byte) (yamlOut []byte, o
 	if err != nil {
 		return nil, nil, &BuildError{Dir: dir, Err: err}
 	}
-	out, err := rm.AsYaml()
-	if err != nil {
-		return nil, nil, &BuildError{Dir: dir, Err: err}
+	if wantYAML {
+		if yamlOut, err = rm.AsYaml(); err != nil {
+			return nil, nil, &BuildError{Dir: dir, Err: err}
+		}
 	}
 	for _, r := range rm.Resources() {
+		kind := r.GetKind()
+		if !wantYAML && kind != "Cluster" && kind != "Deployment" {
+			objs = append(objs, map[string]any{"kind": kind, "metadata": map[string]any{"name": r.GetName(), "namespace": r.GetNamespace()}})
+			continue
+		}
 		m, err := r.Map()
 		if err != nil {
 			return nil, nil, &BuildError{Dir: dir, Err: err}
 		}
 		objs = append(objs, m)
 	}
-	return out, objs, nil
+	return yamlOut, objs, nil
 }
 
-func copyRepo(repo fs.FS, mem filesys.FileSystem, dir string, overlay map[string][]byte) error {
+// ValidateAll validates the plans Prepare made — each as Plan.Validate
+// does — on up to workers goroutines, over one snapshot of repo's shared
+// files (everything outside envs/, read once). errs[i] is plans[i]'s error.
+func ValidateAll(repo fs.FS, plans []*Plan, workers int) []error {
+	errs := make([]error, len(plans))
+	var todo []int
+	for i, p := range plans {
+		if p != nil && p.pending != nil {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return errs
+	}
+	base, err := snapshotShared(repo)
+	if err != nil {
+		for _, i := range todo {
+			errs[i] = err
+		}
+		return errs
+	}
+	if workers < 1 {
+		workers = 1
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers && w < len(todo); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = plans[i].Validate(base)
+			}
+		}()
+	}
+	for _, i := range todo {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errs
+}
+
+// snapshotShared reads every file outside envs/ into memory: an immutable
+// view that concurrent builds can share.
+func snapshotShared(repo fs.FS) (fs.FS, error) {
+	snap := fstest.MapFS{}
+	err := fs.WalkDir(repo, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p == EnvsDir {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		data, err := fs.ReadFile(repo, p)
+		if err != nil {
+			return err
+		}
+		snap[p] = &fstest.MapFile{Data: data}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read environments repo: %w", err)
+	}
+	return snap, nil
+}
+
+// changesGlobalSchema reports whether a kustomization file sets the fields
+// that make kustomize replace its process-wide OpenAPI schema.
+func changesGlobalSchema(p string, data []byte) bool {
+	switch path.Base(p) {
+	case "kustomization.yaml", "kustomization.yml", "Kustomization":
+	default:
+		return false
+	}
+	if !bytes.Contains(data, []byte("openapi")) && !bytes.Contains(data, []byte("crds")) {
+		return false
+	}
+	var k struct {
+		OpenAPI map[string]any `json:"openapi"`
+		CRDs    []string       `json:"crds"`
+	}
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return true // unreadable here: kustomize will say why; build it alone
+	}
+	return len(k.OpenAPI) > 0 || len(k.CRDs) > 0
+}
+
+// copyRepo copies the shared files and dir into mem; shared is false when a
+// kustomization among them changes kustomize's global schema.
+func copyRepo(repo fs.FS, mem filesys.FileSystem, dir string, overlay map[string][]byte) (shared bool, err error) {
+	shared = true
 	write := func(p string, data []byte) error {
+		if changesGlobalSchema(p, data) {
+			shared = false
+		}
 		if err := mem.MkdirAll("/" + path.Dir(p)); err != nil {
 			return err
 		}
 		return mem.WriteFile("/"+p, data)
 	}
-	err := fs.WalkDir(repo, ".", func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(repo, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -88,15 +211,15 @@ func copyRepo(repo fs.FS, mem filesys.FileSystem, dir string, overlay map[string
 		return write(p, data)
 	})
 	if err != nil {
-		return fmt.Errorf("read environments repo: %w", err)
+		return false, fmt.Errorf("read environments repo: %w", err)
 	}
 	if overlay != nil {
 		for rel, data := range overlay {
 			if err := write(path.Join(dir, rel), data); err != nil {
-				return err
+				return false, err
 			}
 		}
-		return nil
+		return shared, nil
 	}
 	err = fs.WalkDir(repo, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -112,7 +235,7 @@ func copyRepo(repo fs.FS, mem filesys.FileSystem, dir string, overlay map[string
 		return write(p, data)
 	})
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: %w", dir, ErrNoEnv)
+		return false, fmt.Errorf("%s: %w", dir, ErrNoEnv)
 	}
-	return err
+	return shared, err
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/offshoot-dev/offshoot/clone"
 )
 
@@ -42,6 +44,9 @@ type Request struct {
 	At *time.Time
 	// Now stamps creation and incarnations.
 	Now time.Time
+	// WantBuilt fills Plan.Built with the kustomize output (pull-request
+	// bodies); the build and its checks run either way.
+	WantBuilt bool
 }
 
 // Plan is what a request does to the environments repo.
@@ -58,8 +63,20 @@ type Plan struct {
 	// Children still depending on a deleted environment.
 	Children []string
 	// Built is the kustomize output of the environment written (sync,
-	// refresh); empty when UpToDate.
+	// refresh) when the request asked for it (WantBuilt); empty when UpToDate.
 	Built []byte
+
+	// pending is the validation Prepare left to do; nil once validated.
+	pending *pendingBuild
+}
+
+// pendingBuild is an environment directory still to be built and checked.
+type pendingBuild struct {
+	cfg      *Config
+	env      *Environment
+	dir      string
+	files    map[string][]byte
+	wantYAML bool
 }
 
 // UsageError is a request that can never succeed as given.
@@ -88,6 +105,20 @@ func LoadConfig(repo fs.FS) (*Config, error) {
 // checked before anything is committed. It reads only the environments it
 // needs (the branch, its ancestors, and for delete the other metadata).
 func Make(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
+	p, err := Prepare(cfg, repo, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Validate(repo); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Prepare is Make without the validation: the plan's kustomize build and
+// checks are left to Validate or ValidateAll, and the plan must not be
+// committed before one of them succeeded (Validated says so).
+func Prepare(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
 	if req.Now.IsZero() {
 		return nil, errors.New("request has no time")
 	}
@@ -134,7 +165,7 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 		env.Namespace = cfg.Namespace(env.Name)
 		env.Protected = cfg.IsProtected(env.Branch)
 		msg := fmt.Sprintf("offshoot: %s → %s\n\nBranch: %s\nCommit: %s", req.Branch, shortSHA(req.SHA), req.Branch, req.SHA)
-		return finish(cfg, repo, OpSync, &env, prev, req.Now, msg)
+		return finish(cfg, repo, OpSync, &env, prev, req, msg)
 	}
 	env := &Environment{
 		APIVersion: ConfigAPIVersion,
@@ -175,7 +206,7 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 	}
 	env.Database = newIncarnation(env, 1, src, req.Now)
 	msg := fmt.Sprintf("offshoot: create %s at %s\n\nBranch: %s\nCommit: %s\n%s", req.Branch, shortSHA(req.SHA), req.Branch, req.SHA, cloneLine(env))
-	return finish(cfg, repo, OpSync, env, nil, req.Now, msg)
+	return finish(cfg, repo, OpSync, env, nil, req, msg)
 }
 
 func planRefresh(cfg *Config, repo fs.FS, req Request, prev *Environment) (*Plan, error) {
@@ -197,7 +228,7 @@ func planRefresh(cfg *Config, repo fs.FS, req Request, prev *Environment) (*Plan
 	src := &clone.Source{Env: parent.Name, Branch: parent.Branch, ServerName: parent.Database.ServerName, TargetTime: at(req.At)}
 	env.Database = newIncarnation(&env, prev.Database.Generation+1, src, req.Now)
 	msg := fmt.Sprintf("offshoot: refresh %s's database from %s\n\nBranch: %s\n%s", req.Branch, parent.Branch, req.Branch, cloneLine(&env))
-	return finish(cfg, repo, OpRefresh, &env, prev, req.Now, msg)
+	return finish(cfg, repo, OpRefresh, &env, prev, req, msg)
 }
 
 func planDelete(cfg *Config, repo fs.FS, req Request, prev *Environment) (*Plan, error) {
@@ -219,16 +250,18 @@ func planDelete(cfg *Config, repo fs.FS, req Request, prev *Environment) (*Plan,
 	}, nil
 }
 
-// finish renders env, compares it with the repo (ignoring updatedAt), and
-// validates the new directory with a real kustomize build.
-func finish(cfg *Config, repo fs.FS, op Op, env, prev *Environment, now time.Time, msg string) (*Plan, error) {
+// finish renders env and compares it with the repo (ignoring updatedAt);
+// the new directory's kustomize build and checks are left pending.
+func finish(cfg *Config, repo fs.FS, op Op, env, prev *Environment, req Request, msg string) (*Plan, error) {
 	dir := EnvDir(env.Name)
 	if prev != nil {
 		env.UpdatedAt = prev.UpdatedAt
-		files, err := Render(cfg, env)
-		if err != nil {
-			return nil, err
-		}
+	}
+	files, err := Render(cfg, env)
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil {
 		if same, err := sameDir(repo, dir, files); err != nil {
 			return nil, err
 		} else if same {
@@ -236,20 +269,36 @@ func finish(cfg *Config, repo fs.FS, op Op, env, prev *Environment, now time.Tim
 			// validated when it was written (Built stays empty).
 			return &Plan{Op: op, Env: env, Previous: prev, UpToDate: true}, nil
 		}
-		env.UpdatedAt = now
+		// Only the metadata file carries updatedAt.
+		env.UpdatedAt = req.Now
+		if files[EnvFile], err = yaml.Marshal(env); err != nil {
+			return nil, err
+		}
 	}
-	files, err := Render(cfg, env)
+	return &Plan{Op: op, Env: env, Previous: prev, Dirs: map[string]map[string][]byte{dir: files}, Message: msg,
+		pending: &pendingBuild{cfg: cfg, env: env, dir: dir, files: files, wantYAML: req.WantBuilt}}, nil
+}
+
+// Validated reports whether nothing is left to check before committing p.
+func (p *Plan) Validated() bool { return p.pending == nil }
+
+// Validate builds the environment p writes with kustomize over repo (with
+// p's files in place) and checks the result: everything in its namespace,
+// the app's image, the database archiving only into its own serverName.
+func (p *Plan) Validate(repo fs.FS) error {
+	if p.pending == nil {
+		return nil
+	}
+	b := p.pending
+	out, objs, err := build(repo, b.dir, b.files, b.wantYAML)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out, objs, err := Build(repo, dir, files)
-	if err != nil {
-		return nil, err
+	if err := checkBuilt(b.cfg, b.env, objs); err != nil {
+		return err
 	}
-	if err := checkBuilt(cfg, env, objs); err != nil {
-		return nil, err
-	}
-	return &Plan{Op: op, Env: env, Previous: prev, Dirs: map[string]map[string][]byte{dir: files}, Message: msg, Built: out}, nil
+	p.Built, p.pending = out, nil
+	return nil
 }
 
 // sameDir reports whether dir holds exactly files.

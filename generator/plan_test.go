@@ -225,7 +225,7 @@ func TestChildSyncNeverTouchesParent(t *testing.T) {
 func TestNewSHAChangesOnlyTheImageTag(t *testing.T) {
 	r := demo(t)
 	prev := r.snapshot("envs/feature-1-" + hashOf(t, "feature_1"))
-	p := r.must(Request{Op: OpSync, Branch: "feature_1", SHA: "0f0f0f1"})
+	p := r.must(Request{Op: OpSync, Branch: "feature_1", SHA: "0f0f0f1", WantBuilt: true})
 	if p.UpToDate {
 		t.Fatal("a new SHA must change something")
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"strings"
 	"time"
 
@@ -144,25 +145,14 @@ func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*Bat
 		if err != nil {
 			return nil, err
 		}
-		items = make([]ItemResult, len(reqs))
-		ov := &generator.Overlay{Base: files}
+		items = planBatch(cfg, files, reqs, now)
 		change := &gitrepo.Change{Dirs: map[string]map[string][]byte{}}
 		var subjects, bodies []string
-		for i, req := range reqs {
-			if req.Now.IsZero() {
-				req.Now = now
-			}
-			items[i].Request = req
-			p, err := generator.Make(cfg, ov, req)
-			if err != nil {
-				items[i].Err = err
+		for _, it := range items {
+			p := it.Plan
+			if it.Err != nil || p.UpToDate {
 				continue
 			}
-			items[i].Plan = p
-			if p.UpToDate {
-				continue
-			}
-			ov.Apply(p.Dirs)
 			for d, f := range p.Dirs {
 				change.Dirs[d] = f
 			}
@@ -186,6 +176,55 @@ func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*Bat
 		return nil, err
 	}
 	return &BatchOutcome{Items: items, Commit: res.Commit, Changed: res.Changed, Attempts: res.Attempts}, nil
+}
+
+// planBatch plans every request on files, each seeing what the earlier ones
+// wrote. The plans are made one after the other (cheap), then their
+// kustomize builds and checks run in parallel (most of a batch's cost). If
+// any validation fails, the batch is planned again one request at a time,
+// validating each before the next sees it, so that a request depending on
+// a refused one (a child of a parent created in the same batch) is refused
+// with its own reason, exactly as if the events had come one by one.
+func planBatch(cfg *generator.Config, files fs.FS, reqs []generator.Request, now time.Time) []ItemResult {
+	items := make([]ItemResult, len(reqs))
+	ov := &generator.Overlay{Base: files}
+	plans := make([]*generator.Plan, len(reqs))
+	for i, req := range reqs {
+		if req.Now.IsZero() {
+			req.Now = now
+		}
+		items[i].Request = req
+		p, err := generator.Prepare(cfg, ov, req)
+		if err != nil {
+			items[i].Err = err
+			continue
+		}
+		items[i].Plan, plans[i] = p, p
+		if !p.UpToDate {
+			ov.Apply(p.Dirs)
+		}
+	}
+	failed := false
+	for _, err := range generator.ValidateAll(ov, plans, runtime.GOMAXPROCS(0)) {
+		failed = failed || err != nil
+	}
+	if !failed {
+		return items
+	}
+	ov = &generator.Overlay{Base: files}
+	for i := range items {
+		items[i].Plan, items[i].Err = nil, nil
+		p, err := generator.Make(cfg, ov, items[i].Request)
+		if err != nil {
+			items[i].Err = err
+			continue
+		}
+		items[i].Plan = p
+		if !p.UpToDate {
+			ov.Apply(p.Dirs)
+		}
+	}
+	return items
 }
 
 // ParentDetector finds the parent of a new branch in the app repo's history.

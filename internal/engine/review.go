@@ -146,6 +146,7 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 		}
 		return out, nil
 	}
+	req.WantBuilt = true // the pull request shows the kustomize output
 	plan, err := generator.Make(cfg, view, req)
 	if err != nil {
 		return nil, err

@@ -16,3 +16,13 @@ func CPUTime() time.Duration {
 	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
 	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
 }
+
+// ChildCPUTime is the CPU time used so far by this process's waited-for
+// children alone. During offshoot's own events the only children are the
+// git server's processes (git http-backend, receive-pack, unpack-objects,
+// the connectivity check): it is the server's share of an event.
+func ChildCPUTime() time.Duration {
+	var kids syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	return time.Duration(kids.Utime.Nano()) + time.Duration(kids.Stime.Nano())
+}

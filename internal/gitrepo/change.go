@@ -109,9 +109,15 @@ func put(n *node, rel string, data []byte) error {
 // stores every new blob and tree. It returns the new tree's hash, or the
 // zero hash when the result is empty.
 func writeTree(s storer.EncodedObjectStorer, base plumbing.Hash, n *node) (plumbing.Hash, error) {
+	return writeTreeCached(s, base, n, nil)
+}
+
+// writeTreeCached is writeTree reading base trees through c and keeping the
+// large trees it writes in c (c may be nil).
+func writeTreeCached(s storer.EncodedObjectStorer, base plumbing.Hash, n *node, c *treeCache) (plumbing.Hash, error) {
 	entries := map[string]object.TreeEntry{}
 	if !base.IsZero() && !n.replace {
-		t, err := object.GetTree(s, base)
+		t, err := c.getTree(s, base)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
@@ -131,7 +137,7 @@ func writeTree(s storer.EncodedObjectStorer, base plumbing.Hash, n *node) (plumb
 		if e, ok := entries[name]; ok && e.Mode == filemode.Dir {
 			childBase = e.Hash
 		}
-		h, err := writeTree(s, childBase, child)
+		h, err := writeTreeCached(s, childBase, child, c)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
@@ -167,7 +173,12 @@ func writeTree(s storer.EncodedObjectStorer, base plumbing.Hash, n *node) (plumb
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return s.SetEncodedObject(obj)
+	h, err := s.SetEncodedObject(obj)
+	if err == nil {
+		t.Hash = h
+		c.put(t)
+	}
+	return h, err
 }
 
 func writeBlob(s storer.EncodedObjectStorer, data []byte) (plumbing.Hash, error) {

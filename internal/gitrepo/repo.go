@@ -87,6 +87,15 @@ type Repo struct {
 	// pushed, so the next Update may build on it without fetching first
 	// (the push's lease catches a remote that moved meanwhile).
 	known bool
+	// trees keeps the large decoded trees (envs/) between updates.
+	trees *treeCache
+}
+
+// files is the read-only view of root, sharing the repo's tree cache.
+func (r *Repo) files(root *object.Tree) treeFS {
+	t := newTreeFS(r.repo.Storer, root)
+	t.shared = r.trees
+	return t
 }
 
 // IsLocalWorkingCopy reports whether location is a directory holding a
@@ -127,7 +136,7 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 			return nil, fmt.Errorf("open %s: %w", o.Location, err)
 		}
 		lk := flock.New(filepath.Join(o.Location, ".git", "offshoot.lock"))
-		return &Repo{opts: o, repo: r, local: true, lock: lk}, nil
+		return &Repo{opts: o, repo: r, local: true, lock: lk, trees: newTreeCache()}, nil
 	}
 	remote, err := gitcache.Remote(o.Location, "environments repo")
 	if err != nil {
@@ -138,7 +147,7 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Repo{opts: o, repo: c.Repo, lock: c.Lock, remote: remote}, nil
+	return &Repo{opts: o, repo: c.Repo, lock: c.Lock, remote: remote, trees: newTreeCache()}, nil
 }
 
 func lockCtx(ctx context.Context, lk *flock.Flock) error { return gitcache.LockCtx(ctx, lk) }
@@ -247,7 +256,7 @@ func (r *Repo) Snapshot(ctx context.Context) (fs.FS, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return newTreeFS(r.repo.Storer, t), c.Hash.String(), nil
+	return r.files(t), c.Hash.String(), nil
 }
 
 // ChangeFunc computes the change to make on top of the current files. It
@@ -330,7 +339,7 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions, 
 		return Result{}, err
 	}
 	var baseTree plumbing.Hash
-	files := newTreeFS(r.repo.Storer, nil)
+	files := r.files(nil)
 	if head == nil {
 		if !uo.AllowEmptyRepo {
 			return Result{}, fmt.Errorf("%w: %s has no branch %q (run offshoot init)", ErrNoBranch, redact(r.opts.Location), r.opts.Branch)
@@ -358,7 +367,7 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions, 
 		return Result{}, err
 	}
 	rec := &recorder{EncodedObjectStorer: r.repo.Storer}
-	newTree, err := writeTree(rec, baseTree, trie)
+	newTree, err := writeTreeCached(rec, baseTree, trie, r.trees)
 	if err != nil {
 		return Result{}, fmt.Errorf("write tree: %w", err)
 	}

@@ -27,6 +27,66 @@ type treeFS struct {
 	// every read of envs/<env>/… decodes the whole envs/ tree again — one
 	// entry per environment — and reading every env.yaml is O(N²).
 	dirs *dirCache
+	// shared keeps large decoded trees across snapshots (nil: none).
+	shared *treeCache
+}
+
+// treeCache keeps the few largest directories decoded between updates: the
+// envs/ tree has one entry per environment, and each event reads it (to
+// find its environment) and rewrites it. Decoding it once per commit
+// instead of twice per event is what the cache saves; trees are immutable
+// (named by hash), so sharing them is safe once their lookup maps are built.
+type treeCache struct {
+	mu    sync.Mutex
+	order []plumbing.Hash
+	trees map[plumbing.Hash]*object.Tree
+}
+
+const (
+	treeCacheMinEntries = 64 // smaller trees decode in microseconds
+	treeCacheSize       = 4
+)
+
+func newTreeCache() *treeCache { return &treeCache{trees: map[plumbing.Hash]*object.Tree{}} }
+
+// getTree returns the tree h, decoding it (and keeping it, if large) when it
+// is not cached. c may be nil.
+func (c *treeCache) getTree(s storer.EncodedObjectStorer, h plumbing.Hash) (*object.Tree, error) {
+	if c != nil {
+		c.mu.Lock()
+		t, ok := c.trees[h]
+		c.mu.Unlock()
+		if ok {
+			return t, nil
+		}
+	}
+	t, err := object.GetTree(s, h)
+	if err != nil {
+		return nil, err
+	}
+	c.put(t)
+	return t, nil
+}
+
+// put keeps t if it is large; t must not be modified afterwards.
+func (c *treeCache) put(t *object.Tree) {
+	if c == nil || len(t.Entries) < treeCacheMinEntries || t.Hash.IsZero() {
+		return
+	}
+	// go-git builds a tree's lookup maps lazily on first use: build them
+	// now, before other goroutines may read the tree.
+	_, _ = t.FindEntry(t.Entries[0].Name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.trees[t.Hash]; ok {
+		return
+	}
+	if len(c.order) >= treeCacheSize {
+		delete(c.trees, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.order = append(c.order, t.Hash)
+	c.trees[t.Hash] = t
 }
 
 type dirCache struct {
@@ -69,7 +129,7 @@ func (t treeFS) dir(p string) (*object.TreeEntry, *object.Tree, error) {
 	if ok {
 		return e, sub, nil
 	}
-	sub, err = object.GetTree(t.s, e.Hash)
+	sub, err = t.shared.getTree(t.s, e.Hash)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/offshoot-dev/offshoot/generator"
 	"github.com/offshoot-dev/offshoot/internal/gitserver"
 )
 
@@ -144,6 +145,37 @@ func BenchmarkNaiveNewSHA(b *testing.B) {
 				k++
 				if _, err := nv.NewSHA(cfg, Branch(1+(k*7919)%(n-1)), SHA(k, 103)); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBatch500 is the burst's batch without the webhooks: 500 new SHAs
+// of distinct environments planned, built and committed as one commit with
+// engine.ApplyBatch, as serve does after coalescing (N from
+// OFFSHOOT_BENCH_N, default 10000 only).
+func BenchmarkBatch500(b *testing.B) {
+	ns := sizes()
+	if os.Getenv("OFFSHOOT_BENCH_N") == "" {
+		ns = []int{10000}
+	}
+	for _, n := range ns {
+		if n < 501 {
+			continue
+		}
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			off := setup(b, n)
+			k := 0
+			for b.Loop() {
+				k++
+				reqs := make([]generator.Request, 500)
+				for i := range reqs {
+					reqs[i] = generator.Request{Op: generator.OpSync, Branch: Branch(1 + (i*7919)%(n-1)), SHA: SHA(i, 100+k)}
+				}
+				out, err := off.Engine.ApplyBatch(context.Background(), reqs)
+				if err != nil || !out.Changed {
+					b.Fatal(err, out)
 				}
 			}
 		})

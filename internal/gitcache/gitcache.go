@@ -108,7 +108,7 @@ func Open(ctx context.Context, remote, root, kind string, fetch ...config.RefSpe
 	// opens and stats the packfile for every object it reads from it), with
 	// a larger decoded-object cache: a long-lived serve reads the same trees
 	// event after event.
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{MaxOpenDescriptors: 16})
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(64*cache.MiByte), filesystem.Options{MaxOpenDescriptors: 16})
 	r, err := git.Open(st, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		r, err = git.PlainInit(dir, true)

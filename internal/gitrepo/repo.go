@@ -26,6 +26,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
@@ -89,6 +90,10 @@ type Repo struct {
 	known bool
 	// trees keeps the large decoded trees (envs/) between updates.
 	trees *treeCache
+	// pushCaps are the receive-pack capabilities the remote advertised at
+	// the last successful push: smart HTTP is stateless, so later pushes
+	// POST their pack without first GETting the advertisement again.
+	pushCaps *capability.List
 }
 
 // files is the read-only view of root, sharing the repo's tree cache.
@@ -440,25 +445,38 @@ func (r *Repo) sendPack(ctx context.Context, ref plumbing.ReferenceName, old, h 
 		return err
 	}
 	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if err != nil {
-		return err
-	}
-	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
-	req.Commands = []*packp.Command{{Name: ref, Old: old, New: h}}
 	var pack bytes.Buffer
 	if _, err := packfile.NewEncoder(&pack, r.repo.Storer, false).Encode(dedupe(objs), 0); err != nil {
 		return fmt.Errorf("encode pack: %w", err)
 	}
-	req.Packfile = io.NopCloser(&pack)
-	rs, err := sess.ReceivePack(ctx, req)
-	if err != nil {
+	caps, cached := r.pushCaps, r.pushCaps != nil
+	for {
+		if caps == nil {
+			ar, err := sess.AdvertisedReferencesContext(ctx)
+			if err != nil {
+				return err
+			}
+			caps = ar.Capabilities
+		}
+		req := packp.NewReferenceUpdateRequestFromCapabilities(caps)
+		req.Commands = []*packp.Command{{Name: ref, Old: old, New: h}}
+		req.Packfile = io.NopCloser(bytes.NewReader(pack.Bytes()))
+		rs, err := sess.ReceivePack(ctx, req)
+		if rs == nil && err != nil && cached && ctx.Err() == nil {
+			// No answer from receive-pack with remembered capabilities:
+			// ask the server what it offers now and push once more (the
+			// update command's old value still guards the branch).
+			r.pushCaps, caps, cached = nil, nil, false
+			continue
+		}
+		if err == nil && rs != nil {
+			err = rs.Error()
+		}
+		if err == nil {
+			r.pushCaps = caps
+		}
 		return err
 	}
-	if rs != nil {
-		return rs.Error()
-	}
-	return nil
 }
 
 func dedupe(hs []plumbing.Hash) []plumbing.Hash {

@@ -72,3 +72,47 @@ func TestLargeDirectoryThroughTheTreeCache(t *testing.T) {
 	rm.fsck(t)
 	rm.linear(t)
 }
+
+// A long-lived Repo asks for the receive-pack advertisement once: later
+// pushes POST their pack straight away (smart HTTP is stateless; the update
+// command's old value is the lease). When a push gets no answer, the
+// remembered capabilities are dropped and the next push asks again.
+func TestPushSkipsTheAdvertisementOnceKnown(t *testing.T) {
+	rm := newRemote(t)
+	rm.seed(t, &Change{Message: "init", Files: files("README.md", "r")})
+	r := rm.open(t)
+	step := func(i int) Result {
+		t.Helper()
+		return mustUpdate(t, r, &Change{Message: fmt.Sprint(i), Files: files("n.txt", fmt.Sprint(i))})
+	}
+	step(1)
+	adverts, pushes := rm.srv.PushAdverts(), rm.srv.Pushes()
+	for i := 2; i <= 4; i++ {
+		if res := step(i); !res.Changed || res.Commit != rm.head(t) {
+			t.Fatalf("push %d: %+v, server at %s", i, res, rm.head(t))
+		}
+	}
+	if got := rm.srv.PushAdverts() - adverts; got != 0 {
+		t.Errorf("%d receive-pack advertisements for 3 pushes, want 0", got)
+	}
+	if got := rm.srv.Pushes() - pushes; got != 3 {
+		t.Errorf("%d pushes, want 3", got)
+	}
+	// The server fails every request: the push fails (retrying once with a
+	// fresh advertisement), nothing is committed, and once it is back the
+	// capabilities are asked for again.
+	rm.srv.SetDown(true)
+	_, err := r.Update(t.Context(), constChange(&Change{Message: "5", Files: files("n.txt", "5")}), UpdateOptions{})
+	rm.srv.SetDown(false)
+	if err == nil {
+		t.Fatal("push to a server that is down succeeded")
+	}
+	adverts = rm.srv.PushAdverts()
+	if res := step(6); !res.Changed || res.Commit != rm.head(t) {
+		t.Fatalf("after the outage: %+v, server at %s", res, rm.head(t))
+	}
+	if rm.srv.PushAdverts() == adverts {
+		t.Error("the capabilities were not asked for again after a failed push")
+	}
+	rm.fsck(t)
+}

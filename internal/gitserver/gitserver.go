@@ -33,6 +33,8 @@ type Server struct {
 	mu      sync.Mutex
 	down    bool
 	pushes  int
+	// pushAdverts counts receive-pack advertisements (GET info/refs).
+	pushAdverts int
 	backend string
 }
 
@@ -77,6 +79,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
 		s.pushes++
 	}
+	if strings.HasSuffix(r.URL.Path, "/info/refs") && r.URL.Query().Get("service") == "git-receive-pack" {
+		s.pushAdverts++
+	}
 	s.mu.Unlock()
 	if down {
 		http.Error(w, "git server is down", http.StatusServiceUnavailable)
@@ -105,7 +110,14 @@ func (s *Server) SetDown(down bool) {
 	s.mu.Unlock()
 }
 
-// Pushes counts receive-pack requests seen so far.
+// PushAdverts counts receive-pack advertisements served (GET info/refs).
+func (s *Server) PushAdverts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pushAdverts
+}
+
+// Pushes counts receive-pack requests seen so far (POST git-receive-pack).
 func (s *Server) Pushes() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

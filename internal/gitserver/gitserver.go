@@ -28,14 +28,14 @@ type Server struct {
 	// a refused push is already reported to the client).
 	Stderr io.Writer
 
-	srv     *http.Server
-	ln      net.Listener
-	mu      sync.Mutex
-	down    bool
-	pushes  int
+	srv    *http.Server
+	ln     net.Listener
+	mu     sync.Mutex
+	down   bool
+	pushes int
 	// pushAdverts counts receive-pack advertisements (GET info/refs).
 	pushAdverts int
-	backend string
+	backend     string
 }
 
 // Backend finds git-http-backend.

@@ -112,8 +112,7 @@ func writeTree(s storer.EncodedObjectStorer, base plumbing.Hash, n *node) (plumb
 	return writeTreeCached(s, base, n, nil)
 }
 
-// writeTreeCached is writeTree reading base trees through c and keeping the
-// large trees it writes in c (c may be nil).
+// writeTreeCached is writeTree reading base trees through c (may be nil).
 func writeTreeCached(s storer.EncodedObjectStorer, base plumbing.Hash, n *node, c *treeCache) (plumbing.Hash, error) {
 	entries := map[string]object.TreeEntry{}
 	if !base.IsZero() && !n.replace {
@@ -173,12 +172,10 @@ func writeTreeCached(s storer.EncodedObjectStorer, base plumbing.Hash, n *node, 
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	h, err := s.SetEncodedObject(obj)
-	if err == nil {
-		t.Hash = h
-		c.put(t)
-	}
-	return h, err
+	// t is not cached: go-git only binary-searches trees it decoded itself
+	// (a constructed one is scanned linearly on every lookup). The next
+	// snapshot decodes it once and caches that.
+	return s.SetEncodedObject(obj)
 }
 
 func writeBlob(s storer.EncodedObjectStorer, data []byte) (plumbing.Hash, error) {

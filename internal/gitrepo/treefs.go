@@ -33,9 +33,10 @@ type treeFS struct {
 
 // treeCache keeps the few largest directories decoded between updates: the
 // envs/ tree has one entry per environment, and each event reads it (to
-// find its environment) and rewrites it. Decoding it once per commit
-// instead of twice per event is what the cache saves; trees are immutable
-// (named by hash), so sharing them is safe once their lookup maps are built.
+// find its environment) and rewrites it from that same decoded tree. Only
+// trees go-git decoded are kept (it binary-searches those, and scans any
+// other linearly); they are immutable (named by hash), so sharing them is
+// safe once go-git's lazily made path cache exists.
 type treeCache struct {
 	mu    sync.Mutex
 	order []plumbing.Hash
@@ -68,13 +69,14 @@ func (c *treeCache) getTree(s storer.EncodedObjectStorer, h plumbing.Hash) (*obj
 	return t, nil
 }
 
-// put keeps t if it is large; t must not be modified afterwards.
+// put keeps t, a tree decoded by go-git, if it is large; t must not be
+// modified afterwards.
 func (c *treeCache) put(t *object.Tree) {
 	if c == nil || len(t.Entries) < treeCacheMinEntries || t.Hash.IsZero() {
 		return
 	}
-	// go-git builds a tree's lookup maps lazily on first use: build them
-	// now, before other goroutines may read the tree.
+	// go-git makes a tree's path cache on its first lookup: make it now,
+	// before other goroutines may read the tree.
 	_, _ = t.FindEntry(t.Entries[0].Name)
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -43,7 +43,7 @@ bench:
 
 ## e2e: issue #5's scenario on a local kube-apiserver + Argo CD built from Go modules
 ## (test/e2e, its own module). Builds what is missing into test/e2e/bin (the cluster
-## binary: ~7 min cold on 2 cores), installs etcd/redis with apt-get if absent, runs
+## binary: ~15 min cold on 2 idle cores, with module downloads), installs etcd/redis with apt-get if absent, runs
 ## everything on 127.0.0.1, tears it down (also on failure and Ctrl-C), keeps the logs.
 E2E_BIN := test/e2e/bin
 E2E_LDFLAGS := -s -w $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=v1.31.0 -X $(p).gitMajor=1 -X $(p).gitMinor=31) -X k8s.io/component-base/version.gitTreeState=clean
@@ -54,7 +54,7 @@ e2e:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server redis-server >/dev/null) || exit 1; break; }; done
 	@mkdir -p $(E2E_BIN)
 	@if [ ! -x $(E2E_BIN)/e2ecluster ] || [ test/e2e/go.mod -nt $(E2E_BIN)/e2ecluster ] || [ test/e2e/cmd/e2ecluster/main.go -nt $(E2E_BIN)/e2ecluster ]; then \
-	  echo "e2e: building $(E2E_BIN)/e2ecluster (kube-apiserver, kube-controller-manager, kubectl, Argo CD; ~7 min cold)"; \
+	  echo "e2e: building $(E2E_BIN)/e2ecluster (kube-apiserver, kube-controller-manager, kubectl, Argo CD; ~15 min cold)"; \
 	  s=$$(date +%s); cd test/e2e && nice -n 10 $(GO) build -ldflags "$(E2E_LDFLAGS)" -o bin/e2ecluster ./cmd/e2ecluster || exit 1; \
 	  echo "e2e: built in $$(( $$(date +%s) - s ))s"; fi
 	@[ -x $(E2E_BIN)/kustomize ] || { echo "e2e: building kustomize v5.4.3 (the CLI Argo CD's repo-server runs)"; \

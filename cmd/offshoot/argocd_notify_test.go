@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/offshoot-dev/offshoot/internal/gitserver"
 )
 
 // After each commit the CLI sends the ApplicationSet webhook a signed GitHub
@@ -48,15 +46,7 @@ func TestCLITellsArgoCDAfterEachCommit(t *testing.T) {
 	t.Setenv("ARGOCD_WEBHOOK_SECRET", "hook-secret")
 	t.Setenv("ARGOCD_SERVER", "")
 
-	srv, err := gitserver.Start(t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	url, err := srv.CreateBare("shop-environments")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, url := envServer(t)
 	c := &cli{t: t, repo: url, cache: t.TempDir(), gitDir: srv.Dir("shop-environments")}
 	c.ok("init", url)
 	var heads []string

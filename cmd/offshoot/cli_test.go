@@ -78,7 +78,10 @@ func (c *cli) commits() int {
 	return n
 }
 
-func TestCLIAgainstHTTPGitServer(t *testing.T) {
+// envServer serves an empty environments repo "shop-environments" over
+// smart HTTP (git http-backend on 127.0.0.1) for the test.
+func envServer(t *testing.T) (*gitserver.Server, string) {
+	t.Helper()
 	srv, err := gitserver.Start(t.TempDir(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +91,11 @@ func TestCLIAgainstHTTPGitServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, url
+}
+
+func TestCLIAgainstHTTPGitServer(t *testing.T) {
+	srv, url := envServer(t)
 	scenario(t, &cli{t: t, repo: url, cache: t.TempDir(), gitDir: srv.Dir("shop-environments")})
 }
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/offshoot-dev/offshoot/internal/github/githubtest"
-	"github.com/offshoot-dev/offshoot/internal/gitserver"
 )
 
 // The demo scenario in pull-request mode, against the real git server and
@@ -16,15 +15,7 @@ import (
 // body, a status and one comment on the app side, and a re-run that writes
 // nothing at all.
 func TestPullRequestModeScenario(t *testing.T) {
-	srv, err := gitserver.Start(t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	url, err := srv.CreateBare("shop-environments")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, url := envServer(t)
 	gh := githubtest.New(t)
 	const envRepo, appRepo = "acme/shop-environments", "acme/shop"
 	gh.GitBacked(envRepo, srv.Dir("shop-environments"))

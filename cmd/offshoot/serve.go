@@ -36,7 +36,8 @@ the latest SHA, and events for different branches arriving together become
 one commit. New branches get the parent detected from the app repo's history
 (--app-repo). Every --reconcile-interval the app repo's branches are listed
 and the environments converged to them (missed webhooks, crashes); a failed or
-empty listing changes nothing.
+empty listing changes nothing. After each commit Argo CD is told, as by the
+CLI ($ARGOCD_APPSET_WEBHOOK, $ARGOCD_SERVER: see offshoot --help).
 
 Also serves /healthz, /readyz (the environments repo is reachable) and
 /metrics (Prometheus). Logs are JSON. SIGTERM stops accepting requests and

@@ -65,6 +65,8 @@ func (f *factory) notifyArgoCD(ctx context.Context, commit, app string) {
 	if notify == nil || commit == "" {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
 	if err := notify(ctx, commit, []string{app}); err != nil {
 		fmt.Fprintf(f.Err, "offshoot: telling Argo CD about %s failed: %v\n", short(commit), err)
 		return

@@ -53,6 +53,10 @@ type Options struct {
 	// with the Applications (named after the environments' namespaces) it
 	// touched, so that Argo CD re-reads git now instead of at its next poll.
 	Notify func(ctx context.Context, commit string, apps []string) error
+	// NotifyTimeout bounds one Notify (default 5s): an unreachable Argo CD
+	// must not hold up the next batch (its own polling still picks the
+	// commit up).
+	NotifyTimeout time.Duration
 }
 
 // Server queues events and applies them.
@@ -68,6 +72,9 @@ type Server struct {
 
 // New makes a Server.
 func New(o Options) *Server {
+	if o.NotifyTimeout <= 0 {
+		o.NotifyTimeout = 5 * time.Second
+	}
 	if o.Window <= 0 {
 		o.Window = 200 * time.Millisecond
 	}
@@ -405,7 +412,10 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 			}
 			apps = append(apps, it.Plan.Env.Namespace)
 		}
-		if err := s.o.Notify(ctx, out.Commit, apps); err != nil {
+		nctx, cancel := context.WithTimeout(ctx, s.o.NotifyTimeout)
+		err := s.o.Notify(nctx, out.Commit, apps)
+		cancel()
+		if err != nil {
 			s.o.Logger.Warn("telling Argo CD about the commit failed", "commit", out.Commit, "apps", len(apps), "error", err.Error())
 		}
 	}

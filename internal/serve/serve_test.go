@@ -492,3 +492,34 @@ func TestRefreshAfterCommit(t *testing.T) {
 		t.Fatalf("refreshed %v, want [shop-main] (once: the repeat changed nothing)", refreshed)
 	}
 }
+
+// Telling Argo CD is bounded: a Notify that would hang gets a deadline, and
+// the next batch is committed and notified as usual.
+func TestNotifyIsBounded(t *testing.T) {
+	w := newWorld(t)
+	var mu sync.Mutex
+	var deadlines []bool
+	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, NotifyTimeout: 50 * time.Millisecond,
+		Notify: func(ctx context.Context, commit string, apps []string) error {
+			_, has := ctx.Deadline()
+			<-ctx.Done() // an Argo CD that never answers
+			mu.Lock()
+			defer mu.Unlock()
+			deadlines = append(deadlines, has)
+			return ctx.Err()
+		}})
+	mainSHA := w.git(w.appDir, "rev-parse", "main")
+	for _, sha := range []string{mainSHA, "0123456789abcdef0123456789abcdef01234567"} {
+		if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: sha}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(deadlines) != 2 || !deadlines[0] || !deadlines[1] {
+		t.Fatalf("notifications %v, want two, each with a deadline", deadlines)
+	}
+}

@@ -3,15 +3,20 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/offshoot-dev/offshoot/generator"
 	"github.com/offshoot-dev/offshoot/internal/gitserver"
+	"github.com/offshoot-dev/offshoot/internal/serve"
+	"github.com/offshoot-dev/offshoot/internal/webhook"
 )
 
 // Benchmarks of offshoot's event path against pre-filled repos on a real
@@ -176,6 +181,39 @@ func BenchmarkBatch500(b *testing.B) {
 				out, err := off.Engine.ApplyBatch(context.Background(), reqs)
 				if err != nil || !out.Changed {
 					b.Fatal(err, out)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkServeBurst is the burst as serve handles it after the webhooks
+// are verified: 1,000 push events over 500 branches offered to serve's
+// queue, then one flush (N from OFFSHOOT_BENCH_N, default 10000 only).
+func BenchmarkServeBurst(b *testing.B) {
+	ns := sizes()
+	if os.Getenv("OFFSHOOT_BENCH_N") == "" {
+		ns = []int{10000}
+	}
+	for _, n := range ns {
+		if n < 501 {
+			continue
+		}
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			off := setup(b, n)
+			s := serve.New(serve.Options{Engine: off.Engine, Window: time.Millisecond, QueueSize: 2000,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			k := 0
+			for b.Loop() {
+				k++
+				for i := 0; i < 1000; i++ {
+					br := Branch(1 + ((i%500)*7919)%(n-1))
+					if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: br, SHA: SHA(i, 200+k)}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := s.Flush(context.Background()); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -187,44 +187,39 @@ func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*Bat
 // with its own reason, exactly as if the events had come one by one.
 func planBatch(cfg *generator.Config, files fs.FS, reqs []generator.Request, now time.Time) []ItemResult {
 	items := make([]ItemResult, len(reqs))
-	ov := &generator.Overlay{Base: files}
-	plans := make([]*generator.Plan, len(reqs))
 	for i, req := range reqs {
 		if req.Now.IsZero() {
 			req.Now = now
 		}
 		items[i].Request = req
-		p, err := generator.Prepare(cfg, ov, req)
-		if err != nil {
-			items[i].Err = err
-			continue
-		}
-		items[i].Plan, plans[i] = p, p
-		if !p.UpToDate {
-			ov.Apply(p.Dirs)
-		}
 	}
-	failed := false
-	for _, err := range generator.ValidateAll(ov, plans, runtime.GOMAXPROCS(0)) {
-		failed = failed || err != nil
-	}
-	if !failed {
-		return items
-	}
-	ov = &generator.Overlay{Base: files}
+	ov := planInOrder(cfg, files, items, generator.Prepare)
+	plans := make([]*generator.Plan, len(items))
 	for i := range items {
-		items[i].Plan, items[i].Err = nil, nil
-		p, err := generator.Make(cfg, ov, items[i].Request)
+		plans[i] = items[i].Plan
+	}
+	for _, err := range generator.ValidateAll(ov, plans, runtime.GOMAXPROCS(0)) {
 		if err != nil {
-			items[i].Err = err
-			continue
-		}
-		items[i].Plan = p
-		if !p.UpToDate {
-			ov.Apply(p.Dirs)
+			planInOrder(cfg, files, items, generator.Make)
+			break
 		}
 	}
 	return items
+}
+
+// planInOrder plans items[i].Request with plan, one after the other, each
+// on top of what the earlier ones wrote; it returns that final view.
+func planInOrder(cfg *generator.Config, files fs.FS, items []ItemResult,
+	plan func(*generator.Config, fs.FS, generator.Request) (*generator.Plan, error)) *generator.Overlay {
+	ov := &generator.Overlay{Base: files}
+	for i := range items {
+		p, err := plan(cfg, ov, items[i].Request)
+		items[i].Plan, items[i].Err = p, err
+		if err == nil && !p.UpToDate {
+			ov.Apply(p.Dirs)
+		}
+	}
+	return ov
 }
 
 // ParentDetector finds the parent of a new branch in the app repo's history.

@@ -153,6 +153,9 @@ func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*Bat
 			if it.Err != nil || p.UpToDate {
 				continue
 			}
+			if !p.Validated() { // never commit what kustomize has not built
+				return nil, fmt.Errorf("internal error: %s %s was planned but not validated", p.Op, it.Request.Branch)
+			}
 			for d, f := range p.Dirs {
 				change.Dirs[d] = f
 			}

@@ -156,19 +156,27 @@ func BenchmarkNaiveNewSHA(b *testing.B) {
 	}
 }
 
+// burstSizes are the N for the 500-environment batch benchmarks:
+// OFFSHOOT_BENCH_N's values above 500, or 10,000 alone when it is unset.
+func burstSizes() []int {
+	if os.Getenv("OFFSHOOT_BENCH_N") == "" {
+		return []int{10000}
+	}
+	var out []int
+	for _, n := range sizes() {
+		if n > 500 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // BenchmarkBatch500 is the burst's batch without the webhooks: 500 new SHAs
 // of distinct environments planned, built and committed as one commit with
 // engine.ApplyBatch, as serve does after coalescing (N from
 // OFFSHOOT_BENCH_N, default 10000 only).
 func BenchmarkBatch500(b *testing.B) {
-	ns := sizes()
-	if os.Getenv("OFFSHOOT_BENCH_N") == "" {
-		ns = []int{10000}
-	}
-	for _, n := range ns {
-		if n < 501 {
-			continue
-		}
+	for _, n := range burstSizes() {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			off := setup(b, n)
 			k := 0
@@ -191,14 +199,7 @@ func BenchmarkBatch500(b *testing.B) {
 // are verified: 1,000 push events over 500 branches offered to serve's
 // queue, then one flush (N from OFFSHOOT_BENCH_N, default 10000 only).
 func BenchmarkServeBurst(b *testing.B) {
-	ns := sizes()
-	if os.Getenv("OFFSHOOT_BENCH_N") == "" {
-		ns = []int{10000}
-	}
-	for _, n := range ns {
-		if n < 501 {
-			continue
-		}
+	for _, n := range burstSizes() {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			off := setup(b, n)
 			s := serve.New(serve.Options{Engine: off.Engine, Window: time.Millisecond, QueueSize: 2000,

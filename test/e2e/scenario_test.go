@@ -342,7 +342,7 @@ func (c *cluster) snapshot(t *testing.T, envs map[string]envInfo) map[string]str
 
 // statusSmoke runs `offshoot status` as a user would and keeps its output.
 func (c *cluster) statusSmoke(t *testing.T, r *report) {
-	env := []string{"ARGOCD_SERVER=" + fmt.Sprintf("127.0.0.1:%d", c.argoPort), "ARGOCD_AUTH_TOKEN=" + c.argoToken}
+	env := c.argoEnv()
 	ctx := context.Background()
 	out, err := c.offshootCmd(ctx, env, "status", "--plaintext", "--until", "synced")
 	r.statusOut = out
@@ -382,13 +382,8 @@ func (c *cluster) outage(t *testing.T, r *report, envs map[string]envInfo) {
 		c.refresh(t, e.Namespace)
 	}
 	waitFor(t, "ApplicationSet ErrorOccurred while git is down", 3*time.Minute, func() error {
-		as := c.getJSON(t, "applicationset", "offshoot-environments", "-n", "argocd")
-		conds, _ := field(as, "status", "conditions").([]any)
-		for _, cd := range conds {
-			if str(cd, "type") == "ErrorOccurred" && str(cd, "status") == "True" {
-				r.outageAppSet = str(cd, "message")
-				return nil
-			}
+		if r.outageAppSet = c.appSetError(t); r.outageAppSet != "" {
+			return nil
 		}
 		return fmt.Errorf("no ErrorOccurred condition yet")
 	})
@@ -411,7 +406,7 @@ func (c *cluster) outage(t *testing.T, r *report, envs map[string]envInfo) {
 		return nil
 	})
 	r.add("git down → errors reported (ApplicationSet + Applications)", time.Since(t0))
-	env := []string{"ARGOCD_SERVER=" + fmt.Sprintf("127.0.0.1:%d", c.argoPort), "ARGOCD_AUTH_TOKEN=" + c.argoToken}
+	env := c.argoEnv()
 	r.outageStatus, _ = c.offshootCmd(context.Background(), env, "status", "--plaintext", "--until", "synced")
 	time.Sleep(envDuration("E2E_OUTAGE", 20*time.Second))
 	for _, e := range keep {
@@ -428,13 +423,9 @@ func (c *cluster) outage(t *testing.T, r *report, envs map[string]envInfo) {
 		c.refresh(t, e.Namespace)
 	}
 	waitFor(t, "convergence after the outage", 5*time.Minute, func() error {
-		as := c.getJSON(t, "applicationset", "offshoot-environments", "-n", "argocd")
-		conds, _ := field(as, "status", "conditions").([]any)
-		for _, cd := range conds {
-			if str(cd, "type") == "ErrorOccurred" && str(cd, "status") == "True" {
-				c.refresh(t, "")
-				return fmt.Errorf("ApplicationSet: %s", str(cd, "message"))
-			}
+		if msg := c.appSetError(t); msg != "" {
+			c.refresh(t, "")
+			return fmt.Errorf("ApplicationSet: %s", msg)
 		}
 		for _, e := range keep {
 			a := c.getJSON(t, "application", e.Namespace, "-n", "argocd")
@@ -453,6 +444,19 @@ func (c *cluster) outage(t *testing.T, r *report, envs map[string]envInfo) {
 		return nil
 	})
 	r.add("git up → converged (no errors, Synced)", time.Since(t1))
+}
+
+// appSetError is the message of offshoot's ApplicationSet's active
+// ErrorOccurred condition ("" when it has none).
+func (c *cluster) appSetError(t testing.TB) string {
+	as := c.getJSON(t, "applicationset", "offshoot-environments", "-n", "argocd")
+	conds, _ := field(as, "status", "conditions").([]any)
+	for _, cd := range conds {
+		if str(cd, "type") == "ErrorOccurred" && str(cd, "status") == "True" {
+			return str(cd, "message")
+		}
+	}
+	return ""
 }
 
 func envDuration(k string, def time.Duration) time.Duration {

@@ -5,7 +5,11 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /offshoot ./cmd/offshoot
+# -tags noargocdapi: serve tells Argo CD through its webhooks and needs none of
+# Argo CD's Go client (status, which does, runs from the CLI). Leaving it and
+# its Kubernetes dependencies out makes the binary a third of the size and
+# an idle serve ~33 MB resident instead of ~92 MB.
+RUN CGO_ENABLED=0 go build -tags noargocdapi -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /offshoot ./cmd/offshoot
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /offshoot /offshoot

@@ -2,13 +2,16 @@
 GO      ?= go
 BIN     ?= bin/offshoot
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+## TAGS=noargocdapi builds the server binary the Dockerfile builds: no Argo CD API
+## client (so no `status`), 50 MB smaller and ~60 MB less resident memory.
+TAGS    ?=
 
 .PHONY: all build test demo vet fuzz golden clean
 
 all: build
 
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/offshoot
+	$(GO) build -tags "$(TAGS)" -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/offshoot
 
 ## test: vet, then every test (real git server, real kustomize builds, real CRD schemas)
 test: vet
@@ -17,6 +20,7 @@ test: vet
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags noargocdapi ./cmd/offshoot
 
 ## demo: master → staging → feature_1 on a local git server, no cluster, no GitHub
 demo:

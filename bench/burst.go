@@ -332,10 +332,13 @@ func (c *catFile) Close() {
 	_ = c.cmd.Wait()
 }
 
-// BuildOffshoot builds cmd/offshoot from the module at modRoot into dir.
+// BuildOffshoot builds cmd/offshoot from the module at modRoot into dir,
+// with -tags noargocdapi like the server image.
 func BuildOffshoot(modRoot, dir string) (string, error) {
 	bin := filepath.Join(dir, "offshoot")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/offshoot")
+	// As the Dockerfile builds the server image: without Argo CD's API
+	// client, which serve does not use.
+	cmd := exec.Command("go", "build", "-tags", "noargocdapi", "-o", bin, "./cmd/offshoot")
 	cmd.Dir = modRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v: %s", err, out)

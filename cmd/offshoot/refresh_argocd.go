@@ -27,6 +27,10 @@ import (
 func (f *factory) argoNotifier() func(ctx context.Context, commit string, apps []string) error {
 	hookURL := f.Getenv("ARGOCD_APPSET_WEBHOOK")
 	server, token := f.Getenv("ARGOCD_SERVER"), f.Getenv("ARGOCD_AUTH_TOKEN")
+	if !hasArgoAPI && server != "" && token != "" {
+		fmt.Fprintf(f.Err, "offshoot: $ARGOCD_SERVER is ignored: %v\n", errNoArgoAPI)
+		server, token = "", ""
+	}
 	if hookURL == "" && (server == "" || token == "") {
 		return nil
 	}
@@ -44,7 +48,7 @@ func (f *factory) argoNotifier() func(ctx context.Context, commit string, apps [
 		}
 		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		c, err := argocd.New(argocd.Options{Server: server, Token: token, Insecure: f.Getenv("ARGOCD_INSECURE") == "true", UserAgent: ua})
+		c, err := newArgoClient(argocd.Options{Server: server, Token: token, Insecure: f.Getenv("ARGOCD_INSECURE") == "true", UserAgent: ua})
 		if err != nil {
 			return errors.Join(append(errs, err)...)
 		}
@@ -57,6 +61,10 @@ func (f *factory) argoNotifier() func(ctx context.Context, commit string, apps [
 		return errors.Join(errs...)
 	}
 }
+
+// errNoArgoAPI is what needs Argo CD's API in a build without its client.
+var errNoArgoAPI = errors.New("this offshoot was built without Argo CD's API client (-tags noargocdapi, as the server image is): " +
+	"run offshoot status from a full build; serve tells Argo CD through $ARGOCD_APPSET_WEBHOOK")
 
 // notifyArgoCD tells Argo CD about a CLI commit; a failure is reported, never
 // fatal: the commit is made.

@@ -81,6 +81,9 @@ an API key of an account allowed to get applications in project offshoot
   ARGOCD_SERVER=argocd.example.com ARGOCD_AUTH_TOKEN=… offshoot status -o json`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if !hasArgoAPI {
+				return errNoArgoAPI
+			}
 			switch o.output {
 			case "table", "json":
 			default:
@@ -150,7 +153,7 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 			return &generator.UsageError{Msg: fmt.Sprintf("no environment for branch %q (offshoot list shows them)", o.branch)}
 		}
 	}
-	client, err := argocd.New(argocd.Options{
+	client, err := newArgoClient(argocd.Options{
 		Server: o.server, Token: o.token, Insecure: o.insecure, PlainText: o.plaintext,
 		GRPCWeb: o.grpcWeb, UserAgent: "offshoot/" + version,
 	})
@@ -229,7 +232,7 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 
 // fetchStatus reads the Applications of envs: one List call, or one Get
 // (a refreshing one with refresh) per env when single or refreshing.
-func fetchStatus(ctx context.Context, c *argocd.Client, envs []*generator.Environment, single, refresh, syncOnly bool) ([]statusItem, error) {
+func fetchStatus(ctx context.Context, c argocd.Client, envs []*generator.Environment, single, refresh, syncOnly bool) ([]statusItem, error) {
 	byName := map[string]argocd.AppStatus{}
 	if single || refresh {
 		for _, e := range envs {

@@ -1,4 +1,4 @@
-package argocd
+package argoapi
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+
+	"github.com/offshoot-dev/offshoot/internal/argocd"
 )
 
 func app(mut func(a *v1alpha1.Application)) *v1alpha1.Application {
@@ -21,14 +23,14 @@ func app(mut func(a *v1alpha1.Application)) *v1alpha1.Application {
 			Name:      "shop-feature-1-94cc62",
 			Namespace: "argocd",
 			Labels: map[string]string{
-				LabelManagedBy: "offshoot",
-				LabelEnv:       "feature-1-94cc62",
+				argocd.LabelManagedBy: "offshoot",
+				argocd.LabelEnv:       "feature-1-94cc62",
 			},
 			Annotations: map[string]string{
-				AnnotationBranch:  "feature_1",
-				AnnotationParent:  "staging",
-				AnnotationSHA:     "7a8b9c0",
-				AnnotationExtLink: "https://feature-1-94cc62.shop.example.com",
+				argocd.AnnotationBranch:  "feature_1",
+				argocd.AnnotationParent:  "staging",
+				argocd.AnnotationSHA:     "7a8b9c0",
+				argocd.AnnotationExtLink: "https://feature-1-94cc62.shop.example.com",
 			},
 		},
 		Status: v1alpha1.ApplicationStatus{
@@ -51,7 +53,7 @@ func app(mut func(a *v1alpha1.Application)) *v1alpha1.Application {
 
 func TestFromApplicationHealthy(t *testing.T) {
 	s := FromApplication(app(nil), "https://argocd.example.com")
-	want := AppStatus{
+	want := argocd.AppStatus{
 		Name: "shop-feature-1-94cc62", Env: "feature-1-94cc62", Branch: "feature_1", Parent: "staging",
 		SHA: "7a8b9c0", Sync: "Synced", Health: "Healthy", Revision: "0123456789abcdef0123456789abcdef01234567",
 		Images: []string{"ghcr.io/acme/shop:7a8b9c0"}, Operation: "Succeeded",
@@ -119,7 +121,7 @@ func TestFromApplicationNew(t *testing.T) {
 		a.Status = v1alpha1.ApplicationStatus{}
 		a.Operation = &v1alpha1.Operation{Sync: &v1alpha1.SyncOperation{}}
 	}), "https://a")
-	if s.Sync != "Unknown" || s.Health != "Unknown" || s.Operation != PhaseRunning || s.Message != "" || s.ReconciledAt != nil {
+	if s.Sync != "Unknown" || s.Health != "Unknown" || s.Operation != argocd.PhaseRunning || s.Message != "" || s.ReconciledAt != nil {
 		t.Errorf("got %+v", s)
 	}
 	if s.Done("", true) {
@@ -141,7 +143,7 @@ func TestDoneSyncOnly(t *testing.T) {
 }
 
 func TestDeployedTag(t *testing.T) {
-	s := AppStatus{Images: []string{"localhost:5000/acme/shop:abc", "postgres:16@sha256:deadbeef", "busybox"}}
+	s := argocd.AppStatus{Images: []string{"localhost:5000/acme/shop:abc", "postgres:16@sha256:deadbeef", "busybox"}}
 	for repo, want := range map[string]string{"localhost:5000/acme/shop": "abc", "postgres": "16", "busybox": "", "": ""} {
 		if got := s.DeployedTag(repo); got != want {
 			t.Errorf("DeployedTag(%q) = %q, want %q", repo, got, want)
@@ -152,33 +154,11 @@ func TestDeployedTag(t *testing.T) {
 	}
 }
 
-func TestNormaliseServer(t *testing.T) {
-	for in, want := range map[string]struct {
-		server string
-		plain  bool
-	}{
-		"argocd.example.com":          {"argocd.example.com", false},
-		"https://argocd.example.com/": {"argocd.example.com", false},
-		"http://127.0.0.1:8080":       {"127.0.0.1:8080", true},
-		" 127.0.0.1:8080/ ":           {"127.0.0.1:8080", false},
-	} {
-		s, p, err := normaliseServer(in)
-		if err != nil || s != want.server || p != want.plain {
-			t.Errorf("normaliseServer(%q) = %q, %v, %v", in, s, p, err)
-		}
-	}
-	for _, bad := range []string{"", "ftp://x", "http://"} {
-		if _, _, err := normaliseServer(bad); err == nil {
-			t.Errorf("normaliseServer(%q): no error", bad)
-		}
-	}
-}
-
 func TestNewNeedsServerAndToken(t *testing.T) {
-	if _, err := New(Options{Token: "t"}); err == nil || !strings.Contains(err.Error(), "ARGOCD_SERVER") {
+	if _, err := New(argocd.Options{Token: "t"}); err == nil || !strings.Contains(err.Error(), "ARGOCD_SERVER") {
 		t.Errorf("no server: %v", err)
 	}
-	if _, err := New(Options{Server: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "ARGOCD_AUTH_TOKEN") {
+	if _, err := New(argocd.Options{Server: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "ARGOCD_AUTH_TOKEN") {
 		t.Errorf("no token: %v", err)
 	}
 }
@@ -189,7 +169,7 @@ func TestUnreachableServer(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		c, err := New(Options{Server: "127.0.0.1:1", Token: "s3cr3t-token", PlainText: true})
+		c, err := New(argocd.Options{Server: "127.0.0.1:1", Token: "s3cr3t-token", PlainText: true})
 		if err == nil {
 			_, err = c.List(ctx, "")
 			c.Close()
@@ -204,7 +184,7 @@ func TestUnreachableServer(t *testing.T) {
 		if strings.Contains(err.Error(), "s3cr3t-token") {
 			t.Errorf("error shows the token: %v", err)
 		}
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, argocd.ErrNotFound) {
 			t.Errorf("unreachable reported as not found: %v", err)
 		}
 	case <-ctx.Done():
@@ -212,17 +192,4 @@ func TestUnreachableServer(t *testing.T) {
 	}
 }
 
-func equal(a, b AppStatus) bool { return reflect.DeepEqual(a, b) }
-
-func TestWorkloadImages(t *testing.T) {
-	live := `{"kind":"Deployment","spec":{"template":{"spec":{"initContainers":[{"name":"migrate","image":"ghcr.io/acme/shop:7a8b9c0"}],"containers":[{"name":"app","image":"ghcr.io/acme/shop:7a8b9c0"},{"name":"proxy","image":"envoy:v1"}]}}}}`
-	got := WorkloadImages("Deployment", live)
-	if !reflect.DeepEqual(got, []string{"ghcr.io/acme/shop:7a8b9c0", "ghcr.io/acme/shop:7a8b9c0", "envoy:v1"}) {
-		t.Errorf("WorkloadImages = %v", got)
-	}
-	for _, c := range []struct{ kind, live string }{{"Service", live}, {"Deployment", "null"}, {"Deployment", ""}, {"StatefulSet", "{"}} {
-		if got := WorkloadImages(c.kind, c.live); got != nil {
-			t.Errorf("WorkloadImages(%s, %q) = %v", c.kind, c.live, got)
-		}
-	}
-}
+func equal(a, b argocd.AppStatus) bool { return reflect.DeepEqual(a, b) }

@@ -1,4 +1,4 @@
-package argocd_test
+package argoapi_test
 
 import (
 	"context"
@@ -36,7 +36,7 @@ const envRepo = "http://127.0.0.1:8418/shop-environments.git"
 func appSetHandler(t *testing.T, secret string) (*httptest.Server, client.Client) {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "manifests", "argocd", "applicationset.yaml"))
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "..", "manifests", "argocd", "applicationset.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,35 @@ func (e *Engine) Render(ctx context.Context, branch string) ([]byte, error) {
 	return out, nil
 }
 
+// Warm reads the environments repo and builds one environment without
+// committing anything, so that the first event does not also pay for
+// decoding the repo's large trees and loading kustomize's OpenAPI schema
+// (serve does it before it reports ready). It returns the environment
+// built ("" when there is none yet).
+func (e *Engine) Warm(ctx context.Context) (string, error) {
+	files, _, err := e.Repo.Snapshot(ctx)
+	if err != nil {
+		return "", err
+	}
+	entries, err := fs.ReadDir(files, generator.EnvsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, d := range entries {
+		if !d.IsDir() {
+			continue
+		}
+		if _, _, err := generator.Build(files, generator.EnvDir(d.Name()), nil); err != nil {
+			return d.Name(), fmt.Errorf("warm-up build of %s: %w", d.Name(), err)
+		}
+		return d.Name(), nil
+	}
+	return "", nil
+}
+
 // ItemResult is the outcome of one request of a batch.
 type ItemResult struct {
 	Request generator.Request

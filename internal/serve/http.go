@@ -43,6 +43,11 @@ func (s *Server) Mux(o HTTPOptions) http.Handler {
 	var readyMu sync.Mutex
 	var readyAt time.Time
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.Warmed() {
+			// Webhooks are queued meanwhile; traffic waits for the warm-up.
+			http.Error(w, "warming up", http.StatusServiceUnavailable)
+			return
+		}
 		readyMu.Lock()
 		fresh := time.Since(readyAt) < 10*time.Second
 		readyMu.Unlock()

@@ -68,6 +68,7 @@ type Server struct {
 	wake    chan struct{}
 	cfgMu   sync.RWMutex
 	cfg     *generator.Config
+	warm    chan struct{} // closed once the worker has warmed up
 }
 
 // New makes a Server.
@@ -90,7 +91,7 @@ func New(o Options) *Server {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	return &Server{o: o, pending: map[string]webhook.Event{}, wake: make(chan struct{}, 1)}
+	return &Server{o: o, pending: map[string]webhook.Event{}, wake: make(chan struct{}, 1), warm: make(chan struct{})}
 }
 
 // Offer queues an event without blocking (webhook.Sink). Events for a
@@ -163,9 +164,36 @@ func (s *Server) requeue(evs []webhook.Event) {
 	s.o.Metrics.QueueDepth.Set(float64(len(s.pending)))
 }
 
-// Run works the queue until ctx is done, then finishes what is queued
-// (graceful shutdown: the caller stops accepting events first).
+// Warmed reports whether the worker has warmed up (see Run).
+func (s *Server) Warmed() bool {
+	select {
+	case <-s.warm:
+		return true
+	default:
+		return false
+	}
+}
+
+// warmUp builds one environment without committing (engine.Warm), so that
+// the first burst does not pay for decoding the repo and loading
+// kustomize's schema on top of its own work. A failure is logged, not
+// fatal: the events themselves report what is wrong.
+func (s *Server) warmUp(ctx context.Context) {
+	defer close(s.warm)
+	start := time.Now()
+	env, err := s.o.Engine.Warm(ctx)
+	if err != nil {
+		s.o.Logger.Warn("warm-up failed", "env", env, "error", err.Error())
+		return
+	}
+	s.o.Logger.Info("warmed up", "env", env, "seconds", time.Since(start).Seconds())
+}
+
+// Run warms up, then works the queue until ctx is done, then finishes what
+// is queued (graceful shutdown: the caller stops accepting events first).
+// Events offered meanwhile wait in the queue.
 func (s *Server) Run(ctx context.Context) {
+	s.warmUp(ctx)
 	for {
 		select {
 		case <-ctx.Done():

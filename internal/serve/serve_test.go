@@ -407,6 +407,48 @@ func keys(m map[string]*generator.Environment) []string {
 	return out
 }
 
+// /readyz answers 503 until the worker has warmed up (Run builds one
+// environment first), without committing anything; events offered meanwhile
+// wait in the queue and are then applied.
+func TestReadyAfterWarmUp(t *testing.T) {
+	w := newWorld(t)
+	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond})
+	mux := s.Mux(serve.HTTPOptions{Secret: secret})
+	get := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec
+	}
+	if rec := get(); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "warming up") {
+		t.Fatalf("/readyz before the worker ran: %d %q", rec.Code, rec.Body.String())
+	}
+	before := w.git(w.envBare, "rev-parse", "main")
+	mainSHA := w.git(w.appDir, "rev-parse", "main")
+	if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: mainSHA}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(30 * time.Second); !s.Warmed(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not warmed up after 30 s")
+		}
+	}
+	if rec := get(); rec.Code != http.StatusOK {
+		t.Fatalf("/readyz after the warm-up: %d %q", rec.Code, rec.Body.String())
+	}
+	for deadline := time.Now().Add(30 * time.Second); w.envs()["main"] == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the event queued during the warm-up was not applied")
+		}
+	}
+	if after := w.git(w.envBare, "rev-list", "--count", before+"..main"); after != "1" {
+		t.Errorf("commits after warm-up + one event: %s, want 1 (the warm-up commits nothing)", after)
+	}
+}
+
 func TestHTTPEndpointsAndGracefulShutdown(t *testing.T) {
 	w := newWorld(t)
 	reg := prometheus.NewRegistry()
@@ -418,6 +460,21 @@ func TestHTTPEndpointsAndGracefulShutdown(t *testing.T) {
 		done <- s.ServeHTTP(ctx, serve.HTTPOptions{Listen: "127.0.0.1:0", Secret: secret, Registry: reg, Ready: func(a string) { addrc <- a }})
 	}()
 	url := "http://" + <-addrc
+	// Ready once the worker has warmed up (one build, nothing committed).
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200} {
 		resp, err := http.Get(url + path)
 		if err != nil || resp.StatusCode != want {

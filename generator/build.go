@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
 	"sigs.k8s.io/yaml"
 )
 
@@ -21,7 +22,17 @@ import (
 // kustomizations without those — offshoot's overlays and a base without
 // them — share the read lock and run in parallel (ValidateAll); any other
 // build takes the write lock.
+//
+// kyaml also fills that schema lazily, and its namespace-scope lookups read
+// it without waiting for the fill (kyaml v0.20.1 openapi.IsNamespaceScoped),
+// so every build first makes sure the schema is complete (readySchema), and
+// a build that may have changed it restores the default before others run.
 var buildMu sync.RWMutex
+
+// readySchema completes kyaml's global OpenAPI schema if it is not yet:
+// the first caller parses it under kyaml's own lock, concurrent callers wait
+// for that, later ones only take the lock.
+func readySchema() { _ = openapi.Schema() }
 
 // BuildError is a kustomize build that failed.
 type BuildError struct {
@@ -57,7 +68,11 @@ func build(repo fs.FS, dir string, overlay map[string][]byte, wantYAML bool) (ya
 	} else {
 		buildMu.Lock()
 		defer buildMu.Unlock()
+		// An openapi: field leaves its schema set in kyaml for every
+		// later build; put the default back.
+		defer openapi.ResetOpenAPI()
 	}
+	readySchema()
 	defer func() {
 		if r := recover(); r != nil {
 			err = &BuildError{Dir: dir, Err: fmt.Errorf("kustomize panicked: %v", r)}

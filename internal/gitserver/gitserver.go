@@ -95,7 +95,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"GIT_HTTP_EXPORT_ALL=1",
 			"REMOTE_USER=offshoot",
 		},
-		Stderr: s.Stderr,
+		// GIT_TRACE2_PERF=<dir> in the caller's environment traces the
+		// server's git processes (hack/trace-git-server.sh).
+		InheritEnv: []string{"GIT_TRACE2_PERF"},
+		Stderr:     s.Stderr,
 	}
 	if h.Stderr == nil {
 		h.Stderr = io.Discard

@@ -109,43 +109,66 @@ func build(repo fs.FS, dir string, overlay map[string][]byte, wantYAML bool) (ya
 // does — on up to workers goroutines, over one snapshot of repo's shared
 // files (everything outside envs/, read once). errs[i] is plans[i]'s error.
 func ValidateAll(repo fs.FS, plans []*Plan, workers int) []error {
-	errs := make([]error, len(plans))
-	var todo []int
+	v := NewValidator(repo, len(plans), workers)
 	for i, p := range plans {
-		if p != nil && p.pending != nil {
-			todo = append(todo, i)
-		}
+		v.Add(i, p)
 	}
-	if len(todo) == 0 {
-		return errs
-	}
-	base, err := snapshotShared(repo)
-	if err != nil {
-		for _, i := range todo {
-			errs[i] = err
-		}
-		return errs
-	}
+	return v.Wait()
+}
+
+// Validator validates plans while more are being made: a batch hands each
+// plan over as soon as Prepare returns it, so the builds (most of a batch's
+// cost) overlap the planning of the next ones. Builds read one snapshot of
+// repo's shared files (everything outside envs/, where plans never write)
+// and each plan's own files, exactly as ValidateAll's do.
+type Validator struct {
+	base  fs.FS
+	err   error // reading the snapshot failed: every plan gets it
+	errs  []error
+	next  chan int
+	plans []*Plan
+	wg    sync.WaitGroup
+}
+
+// NewValidator starts up to workers goroutines that will validate up to n
+// plans (indexes 0..n-1) given to Add.
+func NewValidator(repo fs.FS, n, workers int) *Validator {
+	v := &Validator{errs: make([]error, n), plans: make([]*Plan, n), next: make(chan int, n)}
+	v.base, v.err = snapshotShared(repo)
 	if workers < 1 {
 		workers = 1
 	}
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < workers && w < len(todo); w++ {
-		wg.Add(1)
+	for w := 0; w < workers && w < n; w++ {
+		v.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for i := range next {
-				errs[i] = plans[i].Validate(base)
+			defer v.wg.Done()
+			for i := range v.next {
+				if v.err != nil {
+					v.errs[i] = v.err
+					continue
+				}
+				v.errs[i] = v.plans[i].Validate(v.base)
 			}
 		}()
 	}
-	for _, i := range todo {
-		next <- i
+	return v
+}
+
+// Add queues plan i (nil, or one without pending validation, is skipped).
+// It never blocks.
+func (v *Validator) Add(i int, p *Plan) {
+	if p == nil || p.pending == nil {
+		return
 	}
-	close(next)
-	wg.Wait()
-	return errs
+	v.plans[i] = p
+	v.next <- i
+}
+
+// Wait validates what was added and returns each plan's error by index.
+func (v *Validator) Wait() []error {
+	close(v.next)
+	v.wg.Wait()
+	return v.errs
 }
 
 // snapshotShared reads every file outside envs/ into memory: an immutable

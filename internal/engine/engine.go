@@ -211,8 +211,9 @@ func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*Bat
 }
 
 // planBatch plans every request on files, each seeing what the earlier ones
-// wrote. The plans are made one after the other (cheap), then their
-// kustomize builds and checks run in parallel (most of a batch's cost). If
+// wrote. The plans are made one after the other, and each one's kustomize
+// build and checks (most of a batch's cost) start on a worker as soon as it
+// is made, in parallel with each other and with the planning. If
 // any validation fails, the batch is planned again one request at a time,
 // validating each before the next sees it, so that a request depending on
 // a refused one (a child of a parent created in the same batch) is refused
@@ -225,14 +226,13 @@ func planBatch(cfg *generator.Config, files fs.FS, reqs []generator.Request, now
 		}
 		items[i].Request = req
 	}
-	ov := planInOrder(cfg, files, items, generator.Prepare)
-	plans := make([]*generator.Plan, len(items))
-	for i := range items {
-		plans[i] = items[i].Plan
-	}
-	for _, err := range generator.ValidateAll(ov, plans, runtime.GOMAXPROCS(0)) {
+	// Each plan is built as soon as it is made, while the next ones are
+	// planned.
+	v := generator.NewValidator(files, len(items), runtime.GOMAXPROCS(0))
+	planInOrder(cfg, files, items, generator.Prepare, v.Add)
+	for _, err := range v.Wait() {
 		if err != nil {
-			planInOrder(cfg, files, items, generator.Make)
+			planInOrder(cfg, files, items, generator.Make, nil)
 			break
 		}
 	}
@@ -240,18 +240,21 @@ func planBatch(cfg *generator.Config, files fs.FS, reqs []generator.Request, now
 }
 
 // planInOrder plans items[i].Request with plan, one after the other, each
-// on top of what the earlier ones wrote; it returns that final view.
+// on top of what the earlier ones wrote, and hands each plan made to
+// planned (when not nil).
 func planInOrder(cfg *generator.Config, files fs.FS, items []ItemResult,
-	plan func(*generator.Config, fs.FS, generator.Request) (*generator.Plan, error)) *generator.Overlay {
+	plan func(*generator.Config, fs.FS, generator.Request) (*generator.Plan, error), planned func(int, *generator.Plan)) {
 	ov := &generator.Overlay{Base: files}
 	for i := range items {
 		p, err := plan(cfg, ov, items[i].Request)
 		items[i].Plan, items[i].Err = p, err
 		if err == nil && !p.UpToDate {
 			ov.Apply(p.Dirs)
+			if planned != nil {
+				planned(i, p)
+			}
 		}
 	}
-	return ov
 }
 
 // ParentDetector finds the parent of a new branch in the app repo's history.

@@ -158,6 +158,10 @@ type BatchOutcome struct {
 	Commit   string
 	Changed  bool
 	Attempts int
+	// Planning is the time spent planning, building and checking (the
+	// last attempt's); the rest of the batch's time is writing the commit
+	// and pushing it.
+	Planning time.Duration
 }
 
 // ApplyBatch plans every request on the same head — each one seeing what
@@ -169,7 +173,10 @@ type BatchOutcome struct {
 func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*BatchOutcome, error) {
 	now := e.now()
 	var items []ItemResult
+	var planning time.Duration
 	res, err := e.Repo.Update(ctx, func(files fs.FS) (*gitrepo.Change, error) {
+		start := time.Now()
+		defer func() { planning = time.Since(start) }()
 		cfg, err := generator.LoadConfig(files)
 		if err != nil {
 			return nil, err
@@ -207,7 +214,7 @@ func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*Bat
 	if err != nil {
 		return nil, err
 	}
-	return &BatchOutcome{Items: items, Commit: res.Commit, Changed: res.Changed, Attempts: res.Attempts}, nil
+	return &BatchOutcome{Items: items, Commit: res.Commit, Changed: res.Changed, Attempts: res.Attempts, Planning: planning}, nil
 }
 
 // planBatch plans every request on files, each seeing what the earlier ones

@@ -23,11 +23,9 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -371,8 +369,8 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions, 
 	if err != nil {
 		return Result{}, err
 	}
-	rec := &recorder{EncodedObjectStorer: r.repo.Storer}
-	newTree, err := writeTreeCached(rec, baseTree, trie, r.trees)
+	stage := newStaging(r.repo.Storer)
+	newTree, err := writeTreeCached(stage, baseTree, trie, r.trees)
 	if err != nil {
 		return Result{}, fmt.Errorf("write tree: %w", err)
 	}
@@ -392,46 +390,60 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions, 
 	if err := commit.Encode(obj); err != nil {
 		return Result{}, err
 	}
-	h, err := rec.SetEncodedObject(obj)
+	h, err := stage.SetEncodedObject(obj)
 	if err != nil {
 		return Result{}, err
 	}
 	branchRef := plumbing.NewBranchReferenceName(r.opts.Branch)
 	if r.local {
+		if err := stage.persist(nil); err != nil {
+			return Result{}, err
+		}
 		if err := r.advanceLocal(branchRef, head, h); err != nil {
 			return Result{}, err
 		}
 		return Result{Commit: h.String(), Changed: true}, nil
 	}
-	if err := r.push(ctx, branchRef, head, h, rec.written); err != nil {
+	if err := r.push(ctx, branchRef, head, h, stage); err != nil {
 		return Result{}, err
 	}
 	return Result{Commit: h.String(), Changed: true}, nil
 }
 
 // push sends exactly the objects this update wrote (the new blobs, the
-// rewritten trees and the commit) and moves the remote branch from head to
-// h. The update command carries head as its old value, which the server
-// checks atomically: that is the lease — if the branch moved, the push is
-// refused ("failed to update ref") and reported as ErrConflict. go-git's
-// PushContext would instead walk every object reachable from the remote
-// head to find what to send, which grows with the number of environments.
-func (r *Repo) push(ctx context.Context, branchRef plumbing.ReferenceName, head *object.Commit, h plumbing.Hash, objs []plumbing.Hash) error {
-	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(branchRef, h)); err != nil {
-		return err
-	}
+// rewritten trees and the commit, staged in memory) and moves the remote
+// branch from head to h. The update command carries head as its old value,
+// which the server checks atomically: that is the lease — if the branch
+// moved, the push is refused ("failed to update ref") and reported as
+// ErrConflict. go-git's PushContext would instead walk every object
+// reachable from the remote head to find what to send, which grows with the
+// number of environments. Only a pushed update reaches the cache: its
+// objects, then the refs. If writing them fails, the push still stands and
+// the refs stay where they were, so the next read fetches the commit.
+func (r *Repo) push(ctx context.Context, branchRef plumbing.ReferenceName, head *object.Commit, h plumbing.Hash, stage *staging) error {
 	old := plumbing.ZeroHash
 	if head != nil {
 		old = head.Hash
 	}
-	if err := r.sendPack(ctx, branchRef, old, h, objs); err != nil {
+	pack, err := stage.pack()
+	if err != nil {
+		return err
+	}
+	if err := r.sendPack(ctx, branchRef, old, h, pack); err != nil {
 		r.known = false
 		return fmt.Errorf("push to %s: %w", redact(r.remote), classify(err))
+	}
+	if err := stage.persist(pack); err != nil {
+		r.known = false
+		return nil
+	}
+	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(branchRef, h)); err != nil {
+		return err
 	}
 	return r.repo.Storer.SetReference(plumbing.NewHashReference(r.trackingRef(), h))
 }
 
-func (r *Repo) sendPack(ctx context.Context, ref plumbing.ReferenceName, old, h plumbing.Hash, objs []plumbing.Hash) error {
+func (r *Repo) sendPack(ctx context.Context, ref plumbing.ReferenceName, old, h plumbing.Hash, pack []byte) error {
 	ep, err := transport.NewEndpoint(r.remote)
 	if err != nil {
 		return err
@@ -445,10 +457,6 @@ func (r *Repo) sendPack(ctx context.Context, ref plumbing.ReferenceName, old, h 
 		return err
 	}
 	defer sess.Close()
-	var pack bytes.Buffer
-	if _, err := packfile.NewEncoder(&pack, r.repo.Storer, false).Encode(dedupe(objs), 0); err != nil {
-		return fmt.Errorf("encode pack: %w", err)
-	}
 	caps, cached := r.pushCaps, r.pushCaps != nil
 	for {
 		if caps == nil {
@@ -460,7 +468,7 @@ func (r *Repo) sendPack(ctx context.Context, ref plumbing.ReferenceName, old, h 
 		}
 		req := packp.NewReferenceUpdateRequestFromCapabilities(caps)
 		req.Commands = []*packp.Command{{Name: ref, Old: old, New: h}}
-		req.Packfile = io.NopCloser(bytes.NewReader(pack.Bytes()))
+		req.Packfile = io.NopCloser(bytes.NewReader(pack))
 		rs, err := sess.ReceivePack(ctx, req)
 		if rs == nil && err != nil && cached && ctx.Err() == nil {
 			// No answer from receive-pack with remembered capabilities:
@@ -477,32 +485,6 @@ func (r *Repo) sendPack(ctx context.Context, ref plumbing.ReferenceName, old, h 
 		}
 		return err
 	}
-}
-
-func dedupe(hs []plumbing.Hash) []plumbing.Hash {
-	seen := make(map[plumbing.Hash]bool, len(hs))
-	out := hs[:0]
-	for _, h := range hs {
-		if !seen[h] {
-			seen[h] = true
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// recorder remembers the objects written through it: what a push sends.
-type recorder struct {
-	storer.EncodedObjectStorer
-	written []plumbing.Hash
-}
-
-func (r *recorder) SetEncodedObject(o plumbing.EncodedObject) (plumbing.Hash, error) {
-	h, err := r.EncodedObjectStorer.SetEncodedObject(o)
-	if err == nil {
-		r.written = append(r.written, h)
-	}
-	return h, err
 }
 
 func (r *Repo) checkClean() error {

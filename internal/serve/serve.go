@@ -431,7 +431,7 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 		}
 	}
 	s.o.Logger.Info("batch committed", "events", len(reqs), "commit", out.Commit, "changed", out.Changed, "attempts", out.Attempts,
-		"seconds", time.Since(start).Seconds())
+		"seconds", time.Since(start).Seconds(), "planning_seconds", out.Planning.Seconds())
 	if s.o.Notify != nil && out.Changed {
 		var apps []string
 		for _, it := range out.Items {

@@ -113,69 +113,101 @@ func writeTree(s storer.EncodedObjectStorer, base plumbing.Hash, n *node) (plumb
 }
 
 // writeTreeCached is writeTree reading base trees through c (may be nil).
+// The new tree is the base's entries, in their order, with this node's
+// changes merged in: an event changes one entry of envs/, so nothing is
+// re-sorted or re-keyed per environment.
 func writeTreeCached(s storer.EncodedObjectStorer, base plumbing.Hash, n *node, c *treeCache) (plumbing.Hash, error) {
-	entries := map[string]object.TreeEntry{}
+	var old []object.TreeEntry
 	if !base.IsZero() && !n.replace {
 		t, err := c.getTree(s, base)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		for _, e := range t.Entries {
-			entries[e.Name] = e
-		}
+		old = t.Entries
 	}
+	// changed: the new entry of each name this node writes, nil to remove it.
+	changed := make(map[string]*object.TreeEntry, len(n.files)+len(n.dirs))
 	for name, data := range n.files {
 		h, err := writeBlob(s, data)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		entries[name] = object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: h}
+		changed[name] = &object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: h}
 	}
 	for name, child := range n.dirs {
 		var childBase plumbing.Hash
-		if e, ok := entries[name]; ok && e.Mode == filemode.Dir {
+		if e := findEntry(old, name+"/"); e != nil {
 			childBase = e.Hash
 		}
 		h, err := writeTreeCached(s, childBase, child, c)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		if h.IsZero() {
-			delete(entries, name)
-			continue
+		changed[name] = nil
+		if !h.IsZero() {
+			changed[name] = &object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h}
 		}
-		entries[name] = object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h}
 	}
+	added := make([]object.TreeEntry, 0, len(changed))
+	for _, e := range changed {
+		if e != nil {
+			added = append(added, *e)
+		}
+	}
+	sort.Slice(added, func(i, j int) bool { return treeKey(added[i]) < treeKey(added[j]) })
+	entries := make([]object.TreeEntry, 0, len(old)+len(added))
+	i := 0
+	for _, e := range old {
+		if _, ok := changed[e.Name]; ok {
+			continue // rewritten (its new entry is in added) or removed
+		}
+		for k := treeKey(e); i < len(added) && treeKey(added[i]) < k; i++ {
+			entries = append(entries, added[i])
+		}
+		entries = append(entries, e)
+	}
+	entries = append(entries, added[i:]...)
 	if len(entries) == 0 {
 		return plumbing.ZeroHash, nil
 	}
-	// git orders entries by name, comparing a directory as if it ended in
-	// '/'. The keys are made once: envs/ has one entry per environment.
-	type keyed struct {
-		key string
-		e   object.TreeEntry
-	}
-	ks := make([]keyed, 0, len(entries))
-	for _, e := range entries {
-		k := e.Name
-		if e.Mode == filemode.Dir {
-			k += "/"
-		}
-		ks = append(ks, keyed{k, e})
-	}
-	sort.Slice(ks, func(i, j int) bool { return ks[i].key < ks[j].key })
-	t := &object.Tree{Entries: make([]object.TreeEntry, len(ks))}
-	for i, k := range ks {
-		t.Entries[i] = k.e
-	}
+	t := &object.Tree{Entries: entries}
 	obj := s.NewEncodedObject()
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	// t is not cached: go-git only binary-searches trees it decoded itself
-	// (a constructed one is scanned linearly on every lookup). The next
-	// snapshot decodes it once and caches that.
-	return s.SetEncodedObject(obj)
+	h, err := s.SetEncodedObject(obj)
+	if err != nil || c == nil || len(t.Entries) < treeCacheMinEntries {
+		return h, err
+	}
+	// A large tree (envs/) is what the next event reads and rewrites: keep
+	// it decoded. Not t itself: go-git only binary-searches trees it decoded
+	// (a constructed one is scanned linearly on every lookup), so decode
+	// the object just encoded — from memory, while it is staged.
+	var dt object.Tree
+	if err := dt.Decode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	c.put(&dt)
+	return h, nil
+}
+
+// treeKey is what git orders tree entries by: the name, with a '/' after a
+// directory's.
+func treeKey(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
+
+// findEntry finds the entry whose treeKey is key in entries, sorted as git
+// sorts them.
+func findEntry(entries []object.TreeEntry, key string) *object.TreeEntry {
+	i := sort.Search(len(entries), func(i int) bool { return treeKey(entries[i]) >= key })
+	if i < len(entries) && treeKey(entries[i]) == key {
+		return &entries[i]
+	}
+	return nil
 }
 
 func writeBlob(s storer.EncodedObjectStorer, data []byte) (plumbing.Hash, error) {

@@ -105,3 +105,37 @@ func TestFailedPushLeavesNoObjects(t *testing.T) {
 		t.Fatalf("after failed pushes: %d loose, %d packs; before %d, %d", loose, packs, loose0, packs0)
 	}
 }
+
+// Updates merge their entries into the existing sorted tree: new names land
+// in git's order among the old ones (a directory sorting as if its name
+// ended in '/'), a file replaced by a directory of the same name moves to
+// the directory's place, removed directories go, and real git computes the
+// very same trees.
+func TestUpdateMergesIntoTheSortedTree(t *testing.T) {
+	rm := newRemote(t)
+	rm.seed(t, &Change{Message: "init", Files: files("README.md", "r", "foo-bar", "1", "foo.txt", "2", "foo0", "3", "x/y", "4", "x0/z", "5")})
+	r := rm.open(t)
+	steps := []*Change{
+		{Message: "add", Files: files("foo.a", "6", "foo/inner", "7", "a", "8", "zz", "9")},
+		{Message: "file to dir", Files: files("foo0/sub", "10")},
+		{Message: "remove a dir", Dirs: map[string]map[string][]byte{"x": nil}},
+		{Message: "dir in dir", Dirs: map[string]map[string][]byte{"envs/b": files("env.yaml", "b"), "envs/a-b": files("env.yaml", "ab"), "envs/a": files("env.yaml", "a")}},
+		{Message: "replace one", Dirs: map[string]map[string][]byte{"envs/a-b": files("env.yaml", "ab2")}},
+	}
+	work := filepath.Join(t.TempDir(), "clone")
+	gitCLI(t, "", "clone", "--quiet", rm.url, work)
+	for _, c := range steps {
+		res := mustUpdate(t, r, c)
+		rm.fsck(t)
+		gitCLI(t, work, "pull", "--quiet", "--ff-only")
+		gitCLI(t, work, "rm", "-r", "-q", "--cached", ".")
+		gitCLI(t, work, "add", "-A")
+		if gitTree, ourTree := gitCLI(t, work, "write-tree"), rm.git(t, "rev-parse", res.Commit+"^{tree}"); gitTree != ourTree {
+			t.Fatalf("%s: git write-tree = %s, offshoot's tree = %s", c.Message, gitTree, ourTree)
+		}
+	}
+	got := rm.files(t)
+	if got["foo0/sub"] != "10" || got["x/y"] != "" || got["envs/a-b/env.yaml"] != "ab2" || got["foo0"] != "" {
+		t.Fatalf("files after the steps: %v", got)
+	}
+}

@@ -279,6 +279,16 @@ func profile(ctx context.Context, off *bench.Offshoot, pick func(int) string, ev
 	}
 	defer cpu.Close()
 	runtime.GC()
+	// The allocation profile counts from the process start: one taken
+	// before the window is the base to subtract (pprof -diff_base).
+	base, err := os.Create(filepath.Join(dir, "newsha.allocs.base.pprof"))
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+	if err := pprof.Lookup("allocs").WriteTo(base, 0); err != nil {
+		return err
+	}
 	if err := pprof.StartCPUProfile(cpu); err != nil {
 		return err
 	}

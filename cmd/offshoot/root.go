@@ -82,7 +82,7 @@ $ARGOCD_APPSET_WEBHOOK (the ApplicationSet controller's webhook URL, signed
 with $ARGOCD_WEBHOOK_SECRET = argocd-secret's webhook.github.secret) gets a
 push event, so new environments' Applications appear and deleted ones go; with
 $ARGOCD_SERVER and $ARGOCD_AUTH_TOKEN the environment's Application is
-refreshed. GitHub pull-request mode and reporting: see --mode and the
+refreshed (not in the server build, -tags noargocdapi). GitHub pull-request mode and reporting: see --mode and the
 --github-* flags.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

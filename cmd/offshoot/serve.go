@@ -46,9 +46,11 @@ and the environments converged to them (missed webhooks, crashes); a failed or
 empty listing changes nothing. After each commit Argo CD is told, as by the
 CLI ($ARGOCD_APPSET_WEBHOOK, $ARGOCD_SERVER: see offshoot --help).
 
-Also serves /healthz, /readyz (the environments repo is reachable) and
-/metrics (Prometheus). Logs are JSON. SIGTERM stops accepting requests and
-finishes the queued work.`,
+Also serves /healthz, /readyz (once a warm-up build of one environment is
+done, and while the environments repo is reachable; webhooks arriving before
+are queued) and /metrics (Prometheus). Logs are JSON. SIGTERM stops accepting
+requests and finishes the queued work. The Go collector runs at GOGC=150
+unless $GOGC is set.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), o) },
 	}

@@ -75,7 +75,9 @@ stderr.
 The API server is --argocd-server or $ARGOCD_SERVER (host[:port]; http://
 implies --plaintext); the token is --argocd-token or $ARGOCD_AUTH_TOKEN, e.g.
 an API key of an account allowed to get applications in project offshoot
-(argocd account generate-token --account offshoot).`,
+(argocd account generate-token --account offshoot). It needs the CLI build:
+the server build (-tags noargocdapi, the container image) leaves Argo CD's
+client out.`,
 		Example: `  offshoot status
   offshoot status feature_1 -w --timeout 5m
   ARGOCD_SERVER=argocd.example.com ARGOCD_AUTH_TOKEN=… offshoot status -o json`,

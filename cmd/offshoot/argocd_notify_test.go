@@ -19,9 +19,14 @@ import (
 // event against Argo CD's own handler.)
 func TestCLITellsArgoCDAfterEachCommit(t *testing.T) {
 	type push struct {
+		Path       string `json:"-"`
 		Ref, After string
+		Before     string
 		Repository struct {
 			HTMLURL string `json:"html_url"`
+		}
+		Commits []struct {
+			Modified []string
 		}
 	}
 	var mu sync.Mutex
@@ -37,12 +42,14 @@ func TestCLITellsArgoCDAfterEachCommit(t *testing.T) {
 		if err := json.Unmarshal(body, &p); err != nil {
 			t.Error(err)
 		}
+		p.Path = r.URL.Path
 		mu.Lock()
 		got = append(got, p)
 		mu.Unlock()
 	}))
 	defer hook.Close()
-	t.Setenv("ARGOCD_APPSET_WEBHOOK", hook.URL+"/api/webhook")
+	t.Setenv("ARGOCD_APPSET_WEBHOOK", hook.URL+"/appset/api/webhook")
+	t.Setenv("ARGOCD_WEBHOOK", hook.URL+"/api/webhook")
 	t.Setenv("ARGOCD_WEBHOOK_SECRET", "hook-secret")
 	t.Setenv("ARGOCD_SERVER", "")
 
@@ -60,13 +67,24 @@ func TestCLITellsArgoCDAfterEachCommit(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != len(heads) {
-		t.Fatalf("%d push events, want %d (sync, sync, delete): %+v", len(got), len(heads), got)
+	// Each commit goes to both webhooks, the ApplicationSet controller's first.
+	if len(got) != 2*len(heads) {
+		t.Fatalf("%d push events, want %d (sync, sync, delete, to two webhooks): %+v", len(got), 2*len(heads), got)
 	}
 	web := strings.TrimSuffix(url, ".git")
+	envs := []string{"envs/main", "envs/feature-1-94cc62", "envs/feature-1-94cc62"}
 	for i, want := range heads {
-		if got[i].Ref != "refs/heads/main" || got[i].After != want || got[i].Repository.HTMLURL != web {
-			t.Errorf("event %d = %+v, want ref refs/heads/main, after %s, html_url %s", i, got[i], want, web)
+		for j, path := range []string{"/appset/api/webhook", "/api/webhook"} {
+			ev := got[2*i+j]
+			if ev.Path != path || ev.Ref != "refs/heads/main" || ev.After != want || ev.Repository.HTMLURL != web {
+				t.Errorf("event %d to %s = %+v, want ref refs/heads/main, after %s, html_url %s", i, path, ev, want, web)
+			}
+			if len(ev.Commits) != 1 || strings.Join(ev.Commits[0].Modified, ",") != envs[i] {
+				t.Errorf("event %d to %s lists %+v as changed, want %s", i, path, ev.Commits, envs[i])
+			}
+			if i > 0 && ev.Before != heads[i-1] {
+				t.Errorf("event %d to %s: before %s, want the previous head %s", i, path, ev.Before, heads[i-1])
+			}
 		}
 	}
 }

@@ -80,9 +80,12 @@ $OFFSHOOT_GIT_TOKEN (or $GITHUB_TOKEN) and $OFFSHOOT_GIT_USERNAME.
 After each commit offshoot tells Argo CD (seconds, not a 3-minute poll):
 $ARGOCD_APPSET_WEBHOOK (the ApplicationSet controller's webhook URL, signed
 with $ARGOCD_WEBHOOK_SECRET = argocd-secret's webhook.github.secret) gets a
-push event, so new environments' Applications appear and deleted ones go; with
+push event, so new environments' Applications appear and deleted ones go;
+$ARGOCD_WEBHOOK (the API server's, same secret) gets it listing the changed
+environment directories, and Argo CD refreshes those Applications; with
 $ARGOCD_SERVER and $ARGOCD_AUTH_TOKEN the environment's Application is
-refreshed (not in the server build, -tags noargocdapi). GitHub pull-request mode and reporting: see --mode and the
+refreshed through the API (not in the server build, -tags noargocdapi).
+$ARGOCD_INSECURE=true accepts a self-signed certificate. GitHub pull-request mode and reporting: see --mode and the
 --github-* flags.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -44,7 +44,7 @@ one commit. New branches get the parent detected from the app repo's history
 (--app-repo). Every --reconcile-interval the app repo's branches are listed
 and the environments converged to them (missed webhooks, crashes); a failed or
 empty listing changes nothing. After each commit Argo CD is told, as by the
-CLI ($ARGOCD_APPSET_WEBHOOK, $ARGOCD_SERVER: see offshoot --help).
+CLI ($ARGOCD_APPSET_WEBHOOK, $ARGOCD_WEBHOOK, $ARGOCD_SERVER: see offshoot --help).
 
 Also serves /healthz, /readyz (once a warm-up build of one environment is
 done, and while the environments repo is reachable; webhooks arriving before

@@ -147,7 +147,8 @@ func runChange(ctx context.Context, o *changeOptions) error {
 	}
 	printOutcome(o.f, res.Direct)
 	if res.Direct.Changed && res.Plan.Env != nil {
-		o.f.notifyArgoCD(ctx, res.Direct.Commit, res.Plan.Env.Namespace)
+		o.f.notifyArgoCD(ctx, engine.Pushed{Commit: res.Direct.Commit, Previous: res.Direct.Previous,
+			Apps: []string{res.Plan.Env.Namespace}, Paths: engine.PlanPaths(res.Plan)})
 	}
 	return nil
 }

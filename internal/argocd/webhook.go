@@ -23,8 +23,9 @@ import (
 // default :7000, path /api/webhook), it makes the controller re-read git now
 // for every ApplicationSet whose Git generator uses the repo and branch, so a
 // new environment's Application appears (and a deleted one goes) in seconds
-// instead of at the next 3-minute poll. The same event is understood by the
-// API server's /api/webhook.
+// instead of at the next 3-minute poll. Pointed at the API server's
+// /api/webhook, the same event refreshes the Applications whose paths it
+// changed (see Push.Paths).
 type Webhook struct {
 	// URL of the endpoint, e.g.
 	// http://argocd-applicationset-controller.argocd.svc:7000/api/webhook.
@@ -47,6 +48,12 @@ type Push struct {
 	Branch  string // the branch the commit was pushed to
 	Before  string // the previous head (optional)
 	Commit  string // the new head
+	// Paths the commit changed, repo-relative (files or directories, e.g.
+	// envs/feature-1-94cc62). The API server's webhook refreshes only the
+	// Applications whose argocd.argoproj.io/manifest-generate-paths cover
+	// one of them (and, given Before, moves the others' cached manifests to
+	// the new revision); empty refreshes every Application of the repo.
+	Paths []string
 }
 
 // pushEvent is the subset of GitHub's push event payload Argo CD reads
@@ -69,7 +76,10 @@ type pushRepository struct {
 }
 
 type pushCommit struct {
-	ID string `json:"id"`
+	ID       string   `json:"id"`
+	Added    []string `json:"added"`
+	Modified []string `json:"modified"`
+	Removed  []string `json:"removed"`
 }
 
 // WebURL turns a git remote URL (https, http, ssh or scp-like) into the web
@@ -137,8 +147,11 @@ func (w *Webhook) Notify(ctx context.Context, p Push) error {
 		// The environments branch is what the generator tracks; calling it
 		// the default branch also refreshes generators whose revision is HEAD.
 		Repository: pushRepository{Name: name, FullName: full, HTMLURL: web, CloneURL: web + ".git", DefaultBranch: p.Branch},
-		HeadCommit: &pushCommit{ID: p.Commit},
-		Commits:    []pushCommit{{ID: p.Commit}},
+		HeadCommit: &pushCommit{ID: p.Commit, Added: []string{}, Modified: p.Paths, Removed: []string{}},
+		Commits:    []pushCommit{{ID: p.Commit, Added: []string{}, Modified: p.Paths, Removed: []string{}}},
+	}
+	if p.Paths == nil {
+		ev.HeadCommit.Modified, ev.Commits[0].Modified = []string{}, []string{}
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {

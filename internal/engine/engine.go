@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -34,7 +35,27 @@ type Outcome struct {
 	Plan     *generator.Plan
 	Commit   string
 	Changed  bool
+	Previous string // with Changed, the head the commit replaced
 	Attempts int
+}
+
+// Pushed is one commit pushed to the environments repo, as offshoot tells
+// Argo CD about it (serve after each batch, the CLI after each command).
+type Pushed struct {
+	Commit   string   // the new head
+	Previous string   // the head it replaced ("" when unknown)
+	Apps     []string // the Applications it touched (the environments' namespaces)
+	Paths    []string // the environment directories it wrote or removed (envs/<env>)
+}
+
+// PlanPaths are the directories a plan writes or removes, sorted.
+func PlanPaths(p *generator.Plan) []string {
+	out := make([]string, 0, len(p.Dirs))
+	for d := range p.Dirs {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (e *Engine) now() time.Time {
@@ -70,7 +91,7 @@ func (e *Engine) Apply(ctx context.Context, req generator.Request) (*Outcome, er
 	if err != nil {
 		return nil, err
 	}
-	return &Outcome{Plan: plan, Commit: res.Commit, Changed: res.Changed, Attempts: res.Attempts}, nil
+	return &Outcome{Plan: plan, Commit: res.Commit, Changed: res.Changed, Previous: res.Previous, Attempts: res.Attempts}, nil
 }
 
 // ErrInitialized is returned by Init on a repo that already has offshoot.yaml.
@@ -157,6 +178,7 @@ type BatchOutcome struct {
 	Items    []ItemResult
 	Commit   string
 	Changed  bool
+	Previous string // with Changed, the head the commit replaced
 	Attempts int
 	// Planning is the time spent planning, building and checking (the
 	// last attempt's); the rest of the batch's time is writing the commit
@@ -214,7 +236,7 @@ func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*Bat
 	if err != nil {
 		return nil, err
 	}
-	return &BatchOutcome{Items: items, Commit: res.Commit, Changed: res.Changed, Attempts: res.Attempts, Planning: planning}, nil
+	return &BatchOutcome{Items: items, Commit: res.Commit, Changed: res.Changed, Previous: res.Previous, Attempts: res.Attempts, Planning: planning}, nil
 }
 
 // planBatch plans every request on files, each seeing what the earlier ones

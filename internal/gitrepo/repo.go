@@ -71,6 +71,7 @@ type Options struct {
 type Result struct {
 	Commit   string // the new head (or the unchanged one)
 	Changed  bool   // false: the change was already there, nothing committed
+	Previous string // with Changed, the head the commit replaced ("" for a new branch)
 	Attempts int
 }
 
@@ -402,12 +403,12 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions, 
 		if err := r.advanceLocal(branchRef, head, h); err != nil {
 			return Result{}, err
 		}
-		return Result{Commit: h.String(), Changed: true}, nil
+		return Result{Commit: h.String(), Changed: true, Previous: unchanged.Commit}, nil
 	}
 	if err := r.push(ctx, branchRef, head, h, stage); err != nil {
 		return Result{}, err
 	}
-	return Result{Commit: h.String(), Changed: true}, nil
+	return Result{Commit: h.String(), Changed: true, Previous: unchanged.Commit}, nil
 }
 
 // push sends exactly the objects this update wrote (the new blobs, the

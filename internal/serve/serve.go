@@ -50,9 +50,8 @@ type Options struct {
 	// ArgoCDURL links statuses and comments to the Argo CD Application.
 	ArgoCDURL string
 	// Notify, if set, tells Argo CD about each commit that changed something,
-	// with the Applications (named after the environments' namespaces) it
-	// touched, so that Argo CD re-reads git now instead of at its next poll.
-	Notify func(ctx context.Context, commit string, apps []string) error
+	// so that Argo CD re-reads git now instead of at its next poll.
+	Notify func(ctx context.Context, p engine.Pushed) error
 	// NotifyTimeout bounds one Notify (default 5s): an unreachable Argo CD
 	// must not hold up the next batch (its own polling still picks the
 	// commit up).
@@ -433,18 +432,19 @@ func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
 	s.o.Logger.Info("batch committed", "events", len(reqs), "commit", out.Commit, "changed", out.Changed, "attempts", out.Attempts,
 		"seconds", time.Since(start).Seconds(), "planning_seconds", out.Planning.Seconds())
 	if s.o.Notify != nil && out.Changed {
-		var apps []string
+		p := engine.Pushed{Commit: out.Commit, Previous: out.Previous}
 		for _, it := range out.Items {
 			if it.Err != nil || it.Plan == nil || it.Plan.UpToDate || it.Plan.Env == nil {
 				continue
 			}
-			apps = append(apps, it.Plan.Env.Namespace)
+			p.Apps = append(p.Apps, it.Plan.Env.Namespace)
+			p.Paths = append(p.Paths, engine.PlanPaths(it.Plan)...)
 		}
 		nctx, cancel := context.WithTimeout(ctx, s.o.NotifyTimeout)
-		err := s.o.Notify(nctx, out.Commit, apps)
+		err := s.o.Notify(nctx, p)
 		cancel()
 		if err != nil {
-			s.o.Logger.Warn("telling Argo CD about the commit failed", "commit", out.Commit, "apps", len(apps), "error", err.Error())
+			s.o.Logger.Warn("telling Argo CD about the commit failed", "commit", out.Commit, "apps", len(p.Apps), "error", err.Error())
 		}
 	}
 	return nil

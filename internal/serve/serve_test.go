@@ -520,14 +520,18 @@ func TestHTTPEndpointsAndGracefulShutdown(t *testing.T) {
 func TestRefreshAfterCommit(t *testing.T) {
 	w := newWorld(t)
 	var mu sync.Mutex
-	var refreshed []string
-	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, Notify: func(_ context.Context, commit string, apps []string) error {
+	var refreshed, paths []string
+	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, Notify: func(_ context.Context, p engine.Pushed) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if len(commit) != 40 {
-			t.Errorf("notified of commit %q, want a full hash", commit)
+		if len(p.Commit) != 40 || p.Commit != w.git(w.envBare, "rev-parse", "main") {
+			t.Errorf("notified of commit %q, want the new head", p.Commit)
 		}
-		refreshed = append(refreshed, apps...)
+		if p.Previous == "" || p.Previous != w.git(w.envBare, "rev-parse", "main^") {
+			t.Errorf("notified of previous head %q, want main^", p.Previous)
+		}
+		refreshed = append(refreshed, p.Apps...)
+		paths = append(paths, p.Paths...)
 		return nil
 	}})
 	mainSHA := w.git(w.appDir, "rev-parse", "main")
@@ -548,6 +552,9 @@ func TestRefreshAfterCommit(t *testing.T) {
 	if len(refreshed) != 1 || refreshed[0] != "shop-main" {
 		t.Fatalf("refreshed %v, want [shop-main] (once: the repeat changed nothing)", refreshed)
 	}
+	if len(paths) != 1 || paths[0] != "envs/main" {
+		t.Fatalf("changed paths %v, want [envs/main]", paths)
+	}
 }
 
 // Telling Argo CD is bounded: a Notify that would hang gets a deadline, and
@@ -557,7 +564,7 @@ func TestNotifyIsBounded(t *testing.T) {
 	var mu sync.Mutex
 	var deadlines []bool
 	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, NotifyTimeout: 50 * time.Millisecond,
-		Notify: func(ctx context.Context, commit string, apps []string) error {
+		Notify: func(ctx context.Context, _ engine.Pushed) error {
 			_, has := ctx.Deadline()
 			<-ctx.Done() // an Argo CD that never answers
 			mu.Lock()

@@ -495,6 +495,18 @@ func (c *cluster) argoEnv() []string {
 	}
 }
 
+// hooksEnv tells Argo CD through its two webhooks only — the ApplicationSet
+// controller's and the API server's — with no API token: what the in-cluster
+// serve (the server build) does.
+func (c *cluster) hooksEnv() []string {
+	return []string{
+		fmt.Sprintf("ARGOCD_APPSET_WEBHOOK=http://127.0.0.1:%d/api/webhook", c.appsetHook),
+		fmt.Sprintf("ARGOCD_WEBHOOK=http://127.0.0.1:%d/api/webhook", c.argoPort),
+		"ARGOCD_WEBHOOK_SECRET=" + c.hookSecret,
+		"ARGOCD_SERVER=", "ARGOCD_AUTH_TOKEN=",
+	}
+}
+
 // field digs into decoded JSON: field(m, "spec", "template", 0, "name").
 func field(m any, path ...any) any {
 	cur := m

@@ -145,6 +145,13 @@ func (r *report) step(t *testing.T, c *cluster, label, branch, sha string, refre
 	if refresh {
 		env = c.argoEnv()
 	}
+	return r.stepEnv(t, c, label, branch, sha, env, args...)
+}
+
+// stepEnv is step with offshoot's environment given: nil notifies nothing.
+func (r *report) stepEnv(t *testing.T, c *cluster, label, branch, sha string, env []string, args ...string) time.Duration {
+	t.Helper()
+	refresh := env != nil
 	out := c.offshootEnvT(t, env, args...)
 	pushedAt := time.Now()
 	m := commitRE.FindStringSubmatch(out)
@@ -475,7 +482,9 @@ func envInt(k string, def int) int {
 
 // latency measures push → Synced: E2E_RUNS (default 5) new commits of
 // staging with offshoot notifying Argo CD itself (ApplicationSet webhook +
-// Application refresh), one after the other; then, without any notification
+// Application refresh), one after the other; as many with the two webhooks
+// only (ApplicationSet controller's and API server's, no token: what the
+// in-cluster serve does); then, without any notification
 // or refresh (Argo CD's own polling: the Git generator every 3 minutes, the
 // application controller's reconciliation timeout), E2E_RUNS new commits of
 // as many envs, pushed E2E_STAGGER (default 37 s) apart so that they fall at
@@ -488,6 +497,16 @@ func (c *cluster) latency(t *testing.T, r *report, envs map[string]envInfo) {
 		with = append(with, r.step(t, c, fmt.Sprintf("refresh run %d (staging)", i+1), "staging", sha, true, "sync", "staging", "--sha", sha))
 	}
 	r.medianWith = median(with)
+	// As the in-cluster serve does: the two webhooks, no API token.
+	var hooks []time.Duration
+	for i := 0; i < runs; i++ {
+		sha := fmt.Sprintf("6%06x", i+1)
+		hooks = append(hooks, r.stepEnv(t, c, fmt.Sprintf("webhooks-only run %d (staging)", i+1), "staging", sha, c.hooksEnv(), "sync", "staging", "--sha", sha))
+	}
+	r.medianHooks = median(hooks)
+	if r.medianHooks > time.Minute {
+		t.Errorf("median push → Synced with the webhooks only: %s; Argo CD's polling (3 min) rather than the API server's webhook", r.medianHooks)
+	}
 	if os.Getenv("E2E_SKIP_NO_REFRESH") != "" {
 		return
 	}
@@ -552,6 +571,7 @@ type report struct {
 	mu                        sync.Mutex
 	rows                      []string
 	medianWith, medianWithout time.Duration
+	medianHooks               time.Duration // webhooks only, no API token
 	statusOut, statusStrict   string
 	statusJSON                string
 	outageAppSet, outageApp   string
@@ -574,6 +594,7 @@ func (r *report) print(t *testing.T, c *cluster) {
 		fmt.Fprintln(&b, "  "+l)
 	}
 	fmt.Fprintf(&b, "median push → Synced, offshoot notifying Argo CD: %.2fs\n", r.medianWith.Seconds())
+	fmt.Fprintf(&b, "median push → Synced, webhooks only (as serve):  %.2fs\n", r.medianHooks.Seconds())
 	if r.medianWithout > 0 {
 		fmt.Fprintf(&b, "median push → Synced without (Argo CD polling):   %.2fs\n", r.medianWithout.Seconds())
 	} else {

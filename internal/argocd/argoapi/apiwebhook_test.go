@@ -4,9 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -21,7 +18,6 @@ import (
 	argowebhook "github.com/argoproj/argo-cd/v2/util/webhook"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/yaml"
 
 	"github.com/offshoot-dev/offshoot/internal/argocd"
 )
@@ -58,19 +54,10 @@ func (settingsSrc) GetTrackingMethod() (string, error)      { return "annotation
 func (settingsSrc) GetInstallationID() (string, error)      { return "", nil }
 
 // generatePaths is the manifest-generate-paths annotation of offshoot's
-// ApplicationSet template (manifests/argocd/applicationset.yaml).
+// ApplicationSet template.
 func generatePaths(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "..", "manifests", "argocd", "applicationset.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var as v1alpha1.ApplicationSet
-	if err := yaml.Unmarshal(raw, &as); err != nil {
-		t.Fatal(err)
-	}
-	p := as.Spec.Template.Annotations[v1alpha1.AnnotationKeyManifestGeneratePaths]
+	p := offshootAppSet(t).Spec.Template.Annotations[v1alpha1.AnnotationKeyManifestGeneratePaths]
 	if p == "" {
 		t.Fatal("offshoot's ApplicationSet template sets no manifest-generate-paths")
 	}

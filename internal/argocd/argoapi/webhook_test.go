@@ -33,17 +33,24 @@ const envRepo = "http://127.0.0.1:8418/shop-environments.git"
 // offshoot's ApplicationSet (manifests/argocd/applicationset.yaml, pointed at
 // envRepo) and an unrelated one, with secret as argocd-secret's
 // webhook.github.secret.
-func appSetHandler(t *testing.T, secret string) (*httptest.Server, client.Client) {
+// offshootAppSet is offshoot's ApplicationSet, manifests/argocd/applicationset.yaml.
+func offshootAppSet(t *testing.T) *v1alpha1.ApplicationSet {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	raw, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "..", "manifests", "argocd", "applicationset.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ours v1alpha1.ApplicationSet
-	if err := yaml.Unmarshal(raw, &ours); err != nil {
+	var as v1alpha1.ApplicationSet
+	if err := yaml.Unmarshal(raw, &as); err != nil {
 		t.Fatal(err)
 	}
+	return &as
+}
+
+func appSetHandler(t *testing.T, secret string) (*httptest.Server, client.Client) {
+	t.Helper()
+	ours := offshootAppSet(t)
 	ours.Namespace = "argocd"
 	if ours.Spec.Generators[0].Git == nil {
 		t.Fatal("manifests/argocd/applicationset.yaml: first generator is not a Git generator")
@@ -57,7 +64,7 @@ func appSetHandler(t *testing.T, secret string) (*httptest.Server, client.Client
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	fc := ctrlfake.NewClientBuilder().WithScheme(scheme).WithObjects(&ours, other).Build()
+	fc := ctrlfake.NewClientBuilder().WithScheme(scheme).WithObjects(ours, other).Build()
 	part := map[string]string{"app.kubernetes.io/part-of": "argocd"}
 	kube := kubefake.NewClientset(
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: common.ArgoCDConfigMapName, Namespace: "argocd", Labels: part}},

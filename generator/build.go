@@ -20,7 +20,7 @@ import (
 // is not safe for concurrent builds: a kustomization that changes its
 // global OpenAPI schema (an `openapi:` or `crds:` field). Builds of
 // kustomizations without those — offshoot's overlays and a base without
-// them — share the read lock and run in parallel (ValidateAll); any other
+// them — share the read lock and run in parallel (Validator); any other
 // build takes the write lock.
 //
 // kyaml also fills that schema lazily, and its namespace-scope lookups read
@@ -105,23 +105,14 @@ func build(repo fs.FS, dir string, overlay map[string][]byte, wantYAML bool) (ya
 	return yamlOut, objs, nil
 }
 
-// ValidateAll validates the plans Prepare made — each as Plan.Validate
-// does — on up to workers goroutines, over one snapshot of repo's shared
-// files (everything outside envs/, read once). errs[i] is plans[i]'s error.
-func ValidateAll(repo fs.FS, plans []*Plan, workers int) []error {
-	v := NewValidator(repo, len(plans), workers)
-	for i, p := range plans {
-		v.Add(i, p)
-	}
-	return v.Wait()
-}
-
 // Validator validates plans while more are being made: a batch hands each
 // plan over as soon as Prepare returns it, so the builds (most of a batch's
 // cost) overlap the planning of the next ones. Builds read one snapshot of
 // repo's shared files (everything outside envs/, where plans never write)
-// and each plan's own files, exactly as ValidateAll's do.
+// and each plan's own files; the snapshot is read when the first plan
+// arrives (a batch with nothing to build reads nothing).
 type Validator struct {
+	repo  fs.FS
 	base  fs.FS
 	err   error // reading the snapshot failed: every plan gets it
 	errs  []error
@@ -133,8 +124,7 @@ type Validator struct {
 // NewValidator starts up to workers goroutines that will validate up to n
 // plans (indexes 0..n-1) given to Add.
 func NewValidator(repo fs.FS, n, workers int) *Validator {
-	v := &Validator{errs: make([]error, n), plans: make([]*Plan, n), next: make(chan int, n)}
-	v.base, v.err = snapshotShared(repo)
+	v := &Validator{repo: repo, errs: make([]error, n), plans: make([]*Plan, n), next: make(chan int, n)}
 	if workers < 1 {
 		workers = 1
 	}
@@ -155,10 +145,13 @@ func NewValidator(repo fs.FS, n, workers int) *Validator {
 }
 
 // Add queues plan i (nil, or one without pending validation, is skipped).
-// It never blocks.
+// It never blocks; it is called from one goroutine.
 func (v *Validator) Add(i int, p *Plan) {
 	if p == nil || p.pending == nil {
 		return
+	}
+	if v.base == nil && v.err == nil {
+		v.base, v.err = snapshotShared(v.repo) // the workers see it through the channel
 	}
 	v.plans[i] = p
 	v.next <- i

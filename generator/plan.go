@@ -116,7 +116,7 @@ func Make(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
 }
 
 // Prepare is Make without the validation: the plan's kustomize build and
-// checks are left to Validate or ValidateAll, and the plan must not be
+// checks are left to Validate or a Validator, and the plan must not be
 // committed before one of them succeeded (Validated says so).
 func Prepare(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
 	if req.Now.IsZero() {

@@ -10,9 +10,9 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 )
 
-// Builds run in parallel (ValidateAll) give byte-for-byte what one-by-one
+// Builds run in parallel (a Validator) give byte-for-byte what one-by-one
 // builds give; under -race this also checks kustomize's shared state.
-func TestValidateAllMatchesSerialBuilds(t *testing.T) {
+func TestValidatorMatchesSerialBuilds(t *testing.T) {
 	r := demo(t)
 	var reqs []Request
 	for i := 0; i < 12; i++ {
@@ -45,7 +45,11 @@ func TestValidateAllMatchesSerialBuilds(t *testing.T) {
 	bad.Dirs[EnvDir(bad.Env.Name)][KustomizationFile] = []byte("resources:\n- nowhere.yaml\n")
 	plans = append(plans, bad)
 
-	errs := ValidateAll(r.fs, plans, 4)
+	v := NewValidator(r.fs, len(plans), 4)
+	for i, p := range plans {
+		v.Add(i, p)
+	}
+	errs := v.Wait()
 	for i := range reqs {
 		if errs[i] != nil {
 			t.Fatalf("%s: %v", reqs[i].Branch, errs[i])

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/offshoot-dev/offshoot/generator"
+	"github.com/offshoot-dev/offshoot/internal/engine"
 	"github.com/offshoot-dev/offshoot/internal/gitserver"
 	"github.com/offshoot-dev/offshoot/internal/serve"
 	"github.com/offshoot-dev/offshoot/internal/webhook"
@@ -173,7 +174,7 @@ func burstSizes() []int {
 
 // BenchmarkBatch500 is the burst's batch without the webhooks: 500 new SHAs
 // of distinct environments planned, built and committed as one commit with
-// engine.ApplyBatch, as serve does after coalescing (N from
+// engine.Handle, as serve does after coalescing (N from
 // OFFSHOOT_BENCH_N, default 10000 only).
 func BenchmarkBatch500(b *testing.B) {
 	for _, n := range burstSizes() {
@@ -182,11 +183,11 @@ func BenchmarkBatch500(b *testing.B) {
 			k := 0
 			for b.Loop() {
 				k++
-				reqs := make([]generator.Request, 500)
+				reqs := make([]engine.Request, 500)
 				for i := range reqs {
-					reqs[i] = generator.Request{Op: generator.OpSync, Branch: Branch(1 + (i*7919)%(n-1)), SHA: SHA(i, 100+k)}
+					reqs[i] = engine.Request{Request: generator.Request{Op: generator.OpSync, Branch: Branch(1 + (i*7919)%(n-1)), SHA: SHA(i, 100+k)}}
 				}
-				out, err := off.Engine.ApplyBatch(context.Background(), reqs)
+				out, err := off.Engine.Handle(context.Background(), reqs)
 				if err != nil || !out.Changed {
 					b.Fatal(err, out)
 				}

@@ -12,7 +12,7 @@ import (
 
 // Offshoot is offshoot's own event path as `offshoot serve` runs it: one
 // long-lived gitrepo.Repo (a warm cached clone, fetched incrementally) and
-// engine.Apply per event — plan, in-process kustomize validation, commit in
+// engine.Handle per event (a batch of one, as the CLI) — plan, in-process kustomize validation, commit in
 // the object database, push with a lease.
 type Offshoot struct {
 	Engine *engine.Engine
@@ -34,8 +34,11 @@ func OpenOffshoot(ctx context.Context, url, cacheDir string) (*Offshoot, error) 
 
 func (o *Offshoot) apply(ctx context.Context, req generator.Request) (time.Duration, error) {
 	start := time.Now()
-	out, err := o.Engine.Apply(ctx, req)
+	out, err := o.Engine.Handle(ctx, []engine.Request{{Request: req, Source: "bench"}})
 	d := time.Since(start)
+	if err == nil {
+		err = out.Items[0].Err
+	}
 	if err != nil {
 		return d, fmt.Errorf("%s %s: %w", req.Op, req.Branch, err)
 	}

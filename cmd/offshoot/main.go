@@ -13,6 +13,7 @@ import (
 
 	"github.com/offshoot-dev/offshoot/clone"
 	"github.com/offshoot-dev/offshoot/generator"
+	"github.com/offshoot-dev/offshoot/internal/argocd"
 )
 
 // Exit codes, decided here and nowhere else.
@@ -21,7 +22,7 @@ const (
 	exitError   = 1 // the work failed (git, validation, config in the repo…)
 	exitUsage   = 2 // the invocation is wrong (flags, arguments, branch names)
 	exitUnsafe  = 3 // refused by a data-safety rule
-	exitPending = 4 // reserved: waited for something that did not happen in time
+	exitPending = 4 // not ready yet: what was asked for did not happen (in time)
 )
 
 func main() {
@@ -52,6 +53,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.Is(err, clone.ErrUnsafe):
 		return exitUnsafe
+	case errors.Is(err, argocd.ErrNotReady):
+		return exitPending
 	case errors.As(err, &ue), errors.As(err, &be), errors.As(err, &fe):
 		return exitUsage
 	}

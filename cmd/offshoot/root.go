@@ -3,65 +3,28 @@ package main
 import (
 	"context"
 	"io"
-	"time"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
-	"github.com/offshoot-dev/offshoot/internal/apprepo"
 	"github.com/offshoot-dev/offshoot/internal/engine"
-	"github.com/offshoot-dev/offshoot/internal/gitrepo"
 )
 
 // version is set with -ldflags "-X main.version=…".
 var version = "dev"
 
-// factory carries the IO streams and builds clients only when a command
-// needs them.
+// factory carries the IO streams and the settings, and builds the
+// engine only when a command needs it.
 type factory struct {
 	Out, Err io.Writer
 	Getenv   func(string) string
-
-	EnvRepo   string
-	AppRepo   string
-	EnvBranch string
-	CacheDir  string
-	gh        githubFlags
-	now       func() time.Time
+	settings
 }
 
-func (f *factory) repoOptions(location string) gitrepo.Options {
-	user := f.Getenv("OFFSHOOT_GIT_USERNAME")
-	token := f.Getenv("OFFSHOOT_GIT_TOKEN")
-	if token == "" {
-		token = f.Getenv("GITHUB_TOKEN")
-	}
-	return gitrepo.Options{
-		Location:    location,
-		Branch:      f.EnvBranch,
-		CacheDir:    f.CacheDir,
-		Auth:        gitrepo.BasicAuth(user, token),
-		AuthorName:  f.Getenv("OFFSHOOT_AUTHOR_NAME"),
-		AuthorEmail: f.Getenv("OFFSHOOT_AUTHOR_EMAIL"),
-		Now:         f.now,
-	}
-}
-
-// App opens the app repo named by --app-repo, or returns nil when none is.
-func (f *factory) App(ctx context.Context) (*apprepo.Repo, error) {
-	if f.AppRepo == "" {
-		return nil, nil
-	}
-	o := f.repoOptions(f.AppRepo)
-	return apprepo.Open(ctx, apprepo.Options{URL: f.AppRepo, CacheDir: f.CacheDir, Auth: o.Auth})
-}
-
-// Engine opens the environments repo named by --env-repo.
+// Engine wires the engine for a command; its log lines (warnings) go to
+// stderr.
 func (f *factory) Engine(ctx context.Context) (*engine.Engine, error) {
-	repo, err := gitrepo.Open(ctx, f.repoOptions(f.EnvRepo))
-	if err != nil {
-		return nil, err
-	}
-	return &engine.Engine{Repo: repo, Now: f.now}, nil
+	return f.engine(ctx, slog.New(slog.NewTextHandler(f.Err, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
 func newRootCmd(f *factory) *cobra.Command {
@@ -86,27 +49,20 @@ environment directories, and Argo CD refreshes those Applications; with
 $ARGOCD_SERVER and $ARGOCD_AUTH_TOKEN the environment's Application is
 refreshed through the API (not in the server build, -tags noargocdapi).
 $ARGOCD_INSECURE=true accepts a self-signed certificate. GitHub pull-request mode and reporting: see --mode and the
---github-* flags.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Version:       version,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if f.EnvRepo == "" {
-				f.EnvRepo = f.Getenv("OFFSHOOT_ENV_REPO")
-			}
-			if f.AppRepo == "" {
-				f.AppRepo = f.Getenv("OFFSHOOT_APP_REPO")
-			}
-			return nil
-		},
+--github-* flags. Credentials are never sent over plain http:// except to
+this machine (loopback), unless $OFFSHOOT_ALLOW_INSECURE_HTTP=true.
+
+Exit codes: 0 success; 1 the work failed (git, validation, an invalid
+offshoot.yaml); 2 the invocation is wrong (flags, arguments, branch names,
+unknown parent, protected branch); 3 refused by a data-safety rule; 4 not
+ready yet (status: environments not ready, or not within --timeout).`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		Version:           version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return f.load(f.Getenv) },
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &flagError{err} })
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.EnvRepo, "env-repo", "", "environments repo: git URL or local path (default $OFFSHOOT_ENV_REPO)")
-	pf.StringVar(&f.AppRepo, "app-repo", "", "the app repo (git URL or path), for parent detection and reconcile (default $OFFSHOOT_APP_REPO)")
-	pf.StringVar(&f.EnvBranch, "env-branch", "main", "branch of the environments repo to write")
-	pf.StringVar(&f.CacheDir, "cache-dir", "", "where cached clones of remote environments repos live (default: the user cache dir)")
-	f.gh.register(cmd)
+	f.register(cmd)
 	cmd.AddCommand(
 		newInitCmd(f),
 		newSyncCmd(f),
@@ -130,11 +86,4 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-func (f *factory) argoCDURL() string {
-	if f.gh.argoCDURL != "" {
-		return f.gh.argoCDURL
-	}
-	return f.Getenv("OFFSHOOT_ARGOCD_URL")
 }

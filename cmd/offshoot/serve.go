@@ -69,32 +69,10 @@ func (o *serveOptions) secret() ([]byte, error) {
 		}
 		return []byte(strings.TrimSpace(string(b))), nil
 	}
-	if s := o.f.Getenv("OFFSHOOT_WEBHOOK_SECRET"); s != "" {
+	if s := o.f.WebhookSecret; s != "" {
 		return []byte(s), nil
 	}
 	return nil, &flagError{errors.New("a webhook secret is required: --webhook-secret-file or OFFSHOOT_WEBHOOK_SECRET")}
-}
-
-func (f *factory) server(ctx context.Context, reg prometheus.Registerer, window time.Duration, logger *slog.Logger) (*serve.Server, error) {
-	eng, err := f.Engine(ctx)
-	if err != nil {
-		return nil, err
-	}
-	app, err := f.App(ctx)
-	if err != nil {
-		return nil, err
-	}
-	o := serve.Options{Engine: eng, Window: window, Logger: logger, Metrics: serve.NewMetrics(reg), ArgoCDURL: f.argoCDURL(), Notify: f.argoNotifier()}
-	if app != nil {
-		o.App = app
-	}
-	if o.Reviewer, err = f.reviewer(ctx); err != nil {
-		return nil, err
-	}
-	if o.Reporter, err = f.reporter(ctx); err != nil {
-		return nil, err
-	}
-	return serve.New(o), nil
 }
 
 func runServe(ctx context.Context, o *serveOptions) error {
@@ -108,14 +86,15 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := o.f.server(ctx, reg, o.window, logger)
+	eng, err := o.f.engine(ctx, logger)
 	if err != nil {
 		return err
 	}
-	if o.f.AppRepo == "" {
+	if eng.App == nil {
 		logger.Warn("no --app-repo: no parent detection, no SHA lookup for create events, no reconcile")
 	}
-	return srv.ServeHTTP(ctx, serve.HTTPOptions{Listen: o.listen, Secret: secret, ReconcileInterval: o.interval, Registry: reg, Logger: logger})
+	srv := serve.New(serve.Options{Engine: eng, Window: o.window, Logger: logger, Metrics: serve.NewMetrics(reg)})
+	return srv.Serve(ctx, serve.HTTPOptions{Listen: o.listen, Secret: secret, ReconcileInterval: o.interval, Registry: reg, Logger: logger})
 }
 
 func newReconcileCmd(f *factory) *cobra.Command {
@@ -132,14 +111,17 @@ fails or returns no branches.`,
 			if f.AppRepo == "" {
 				return &flagError{errors.New("reconcile needs --app-repo (or OFFSHOOT_APP_REPO)")}
 			}
-			logger := slog.New(slog.NewJSONHandler(f.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			srv, err := f.server(cmd.Context(), nil, time.Millisecond, logger)
+			eng, err := f.engine(cmd.Context(), slog.New(slog.NewJSONHandler(f.Err, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			if err != nil {
 				return err
 			}
-			res, err := srv.Reconcile(cmd.Context())
+			eng.NoRetry = true
+			res, err := eng.Reconcile(cmd.Context())
 			if err != nil {
 				return err
+			}
+			for _, it := range res.Outcome.RefusedItems() {
+				fmt.Fprintf(f.Err, "offshoot: %s: %v\n", it.Request.Branch, it.Err)
 			}
 			fmt.Fprintf(f.Out, "reconciled: %d created, %d updated, %d deleted\n", len(res.Created), len(res.Updated), len(res.Deleted))
 			for _, l := range []struct {

@@ -88,7 +88,7 @@ restored) and the children still there are listed.`,
 }
 
 func runChange(ctx context.Context, o *changeOptions) error {
-	req := generator.Request{Op: o.op, Branch: o.branch, Parent: o.parent, SHA: o.sha}
+	req := engine.Request{Request: generator.Request{Op: o.op, Branch: o.branch, Parent: o.parent, SHA: o.sha}, Source: "cli"}
 	if o.at != "" {
 		t, err := time.Parse(time.RFC3339, o.at)
 		if err != nil {
@@ -96,59 +96,35 @@ func runChange(ctx context.Context, o *changeOptions) error {
 		}
 		req.At = &t
 	}
-	if err := generator.ValidateBranch(o.branch); err != nil {
-		return err
-	}
-	if o.parent != "" {
-		if err := generator.ValidateBranch(o.parent); err != nil {
-			return err
-		}
-	}
 	eng, err := o.f.Engine(ctx)
 	if err != nil {
 		return err
 	}
-	if o.op == generator.OpSync && o.parent == "" && o.f.AppRepo != "" {
-		app, err := o.f.App(ctx)
-		if err != nil {
-			return err
-		}
-		if req, err = eng.DetectParent(ctx, app, req); err != nil {
-			return err
-		}
-		if req.Parent != "" {
-			fmt.Fprintf(o.f.Out, "%s: parent %s (%s)\n", o.branch, req.Parent, req.ParentReason)
-		}
-	}
-	rv, err := o.f.reviewer(ctx)
+	eng.NoRetry = true
+	out, err := eng.Handle(ctx, []engine.Request{req})
 	if err != nil {
 		return err
 	}
-	rp, err := o.f.reporter(ctx)
-	if err != nil {
-		return err
+	it := out.Items[0]
+	if it.ReportErr != nil {
+		fmt.Fprintf(o.f.Err, "offshoot: reporting to GitHub failed: %v\n", it.ReportErr)
 	}
-	res, err := eng.Submit(ctx, req, engine.SubmitOptions{Mode: o.f.gh.mode, Reviewer: rv, AutoMerge: o.f.gh.autoMerge})
-	if rp != nil && o.sha != "" {
-		in := engine.ReportInput{Result: res, Err: err, Branch: o.branch, SHA: o.sha, ArgoCDURL: o.f.argoCDURL()}
-		if err == nil {
-			in.Lineage, _ = eng.LineageOf(ctx, o.branch)
-		}
-		if rerr := engine.Report(ctx, rp, in); rerr != nil {
-			fmt.Fprintf(o.f.Err, "offshoot: reporting to GitHub failed: %v\n", rerr)
-		}
+	if it.Err != nil {
+		return it.Err
 	}
-	if err != nil {
-		return err
+	if o.parent == "" && it.Request.ParentReason != "" {
+		fmt.Fprintf(o.f.Out, "%s: parent %s (%s)\n", o.branch, it.Request.Parent, it.Request.ParentReason)
 	}
-	if res.Review != nil {
-		printReview(o.f, res.Review)
+	if it.Review != nil {
+		printReview(o.f, it.Review)
 		return nil
 	}
-	printOutcome(o.f, res.Direct)
-	if res.Direct.Changed && res.Plan.Env != nil {
-		o.f.notifyArgoCD(ctx, engine.Pushed{Commit: res.Direct.Commit, Previous: res.Direct.Previous,
-			Apps: []string{res.Plan.Env.Namespace}, Paths: engine.PlanPaths(res.Plan)})
+	printOutcome(o.f, it.Plan, out)
+	switch {
+	case out.NotifyErr != nil:
+		fmt.Fprintf(o.f.Err, "offshoot: telling Argo CD about %s failed: %v\n", short(out.Commit), out.NotifyErr)
+	case len(out.Notified) > 0:
+		fmt.Fprintf(o.f.Out, "  asked Argo CD to refresh %s\n", strings.Join(out.Notified, ", "))
 	}
 	return nil
 }
@@ -169,8 +145,7 @@ func printReview(f *factory, r *engine.ReviewOutcome) {
 	}
 }
 
-func printOutcome(f *factory, out *engine.Outcome) {
-	p := out.Plan
+func printOutcome(f *factory, p *generator.Plan, out *engine.Outcome) {
 	env := p.Env
 	switch {
 	case p.Op == generator.OpDelete && p.Previous == nil:

@@ -49,6 +49,9 @@ type Options struct {
 	CacheDir string
 	// Auth for the remote; nil means anonymous or credentials in the URL.
 	Auth transport.AuthMethod
+	// AllowInsecureHTTP lets credentials go over plain http:// to a host
+	// that is not loopback (refused otherwise).
+	AllowInsecureHTTP bool
 }
 
 // Repo is an opened app repo: its remote and the cached clone of it.
@@ -76,6 +79,9 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 	remote, err := gitcache.Remote(o.URL, "app repo")
 	if err != nil {
 		return nil, err
+	}
+	if err := gitcache.CheckTransport(remote, o.Auth != nil, o.AllowInsecureHTTP); err != nil {
+		return nil, fmt.Errorf("app repo: %w", err)
 	}
 	o.CacheDir = gitcache.DefaultRoot(o.CacheDir)
 	c, err := gitcache.Open(ctx, remote, o.CacheDir, "apprepos", fetchSpec)

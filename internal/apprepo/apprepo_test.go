@@ -244,7 +244,7 @@ func topology(t *testing.T) *app {
 
 func detect(t *testing.T, r *Repo, a *app, branch string, cands []Candidate, root string) Choice {
 	t.Helper()
-	ch, err := r.DetectParent(t.Context(), branch, a.head(t, branch), cands, root)
+	ch, err := r.Nearest(t.Context(), branch, a.head(t, branch), cands, root)
 	if err != nil {
 		t.Fatalf("DetectParent(%s): %v", branch, err)
 	}
@@ -390,7 +390,7 @@ func TestDetectParentOrphan(t *testing.T) {
 	a.push(t)
 	r := a.open(t)
 
-	_, err := r.DetectParent(t.Context(), "lonely", a.head(t, "lonely"), a.cand(t, "main", "staging", "feature_1"), "main")
+	_, err := r.Nearest(t.Context(), "lonely", a.head(t, "lonely"), a.cand(t, "main", "staging", "feature_1"), "main")
 	if !errors.Is(err, ErrNoParent) {
 		t.Fatalf("orphan: err %v, want ErrNoParent", err)
 	}
@@ -406,7 +406,7 @@ func TestDetectParentOrphan(t *testing.T) {
 		t.Errorf("reason %q should mention the ignored lonely", ch.Reason)
 	}
 	// No candidates at all.
-	if _, err := r.DetectParent(t.Context(), "feature_2", a.head(t, "feature_2"), nil, "main"); !errors.Is(err, ErrNoParent) {
+	if _, err := r.Nearest(t.Context(), "feature_2", a.head(t, "feature_2"), nil, "main"); !errors.Is(err, ErrNoParent) {
 		t.Errorf("no candidates: err %v, want ErrNoParent", err)
 	}
 }
@@ -422,12 +422,12 @@ func TestDetectParentWalkLimit(t *testing.T) {
 	if ch.Parent != "feature_1" || ch.Behind != 1 {
 		t.Errorf("limit 4: got %+v, want feature_1 behind 1", ch)
 	}
-	if _, err := r.DetectParent(t.Context(), "feature_2", a.head(t, "feature_2"), a.cand(t, "main"), "main"); !errors.Is(err, ErrNoParent) {
+	if _, err := r.Nearest(t.Context(), "feature_2", a.head(t, "feature_2"), a.cand(t, "main"), "main"); !errors.Is(err, ErrNoParent) {
 		t.Errorf("limit 4, main 7 commits back: err %v, want ErrNoParent", err)
 	}
 	// A candidate too far ahead of the merge base counts as unrelated too.
 	r.walkLimit = 2
-	if _, err := r.DetectParent(t.Context(), "hotfix", a.head(t, "hotfix"), a.cand(t, "feature_2"), "main"); !errors.Is(err, ErrNoParent) {
+	if _, err := r.Nearest(t.Context(), "hotfix", a.head(t, "hotfix"), a.cand(t, "feature_2"), "main"); !errors.Is(err, ErrNoParent) {
 		t.Errorf("limit 2, feature_2 6 commits past the base: err %v, want ErrNoParent", err)
 	}
 }
@@ -437,14 +437,14 @@ func TestDetectParentBadInput(t *testing.T) {
 	a := topology(t)
 	r := a.open(t)
 	head := a.head(t, "feature_2")
-	if _, err := r.DetectParent(t.Context(), "feature_2", "not-a-sha", a.cand(t, "main"), "main"); err == nil || errors.Is(err, ErrNoParent) {
+	if _, err := r.Nearest(t.Context(), "feature_2", "not-a-sha", a.cand(t, "main"), "main"); err == nil || errors.Is(err, ErrNoParent) {
 		t.Errorf("bad head: err %v, want a plain error", err)
 	}
-	if _, err := r.DetectParent(t.Context(), "feature_2", head, []Candidate{{Branch: "main", SHA: "xyz"}}, "main"); err == nil || errors.Is(err, ErrNoParent) {
+	if _, err := r.Nearest(t.Context(), "feature_2", head, []Candidate{{Branch: "main", SHA: "xyz"}}, "main"); err == nil || errors.Is(err, ErrNoParent) {
 		t.Errorf("bad candidate SHA: err %v, want a plain error", err)
 	}
 	unknown := strings.Repeat("ab", 20)
-	_, err := r.DetectParent(t.Context(), "ghost", unknown, a.cand(t, "main"), "main")
+	_, err := r.Nearest(t.Context(), "ghost", unknown, a.cand(t, "main"), "main")
 	if err == nil || errors.Is(err, ErrNoParent) || !strings.Contains(err.Error(), unknown) {
 		t.Errorf("unknown head: err %v, want not-found error naming it", err)
 	}
@@ -635,7 +635,7 @@ func TestFetchWhenDownDuringDetect(t *testing.T) {
 	a := topology(t)
 	r := a.open(t)
 	a.srv.SetDown(true)
-	_, err := r.DetectParent(t.Context(), "feature_2", a.head(t, "feature_2"), a.cand(t, "feature_1"), "main")
+	_, err := r.Nearest(t.Context(), "feature_2", a.head(t, "feature_2"), a.cand(t, "feature_1"), "main")
 	if err == nil || errors.Is(err, ErrNoParent) {
 		t.Errorf("down, nothing cached: err %v, want a fetch error", err)
 	}
@@ -730,7 +730,7 @@ func TestConcurrentUse(t *testing.T) {
 					return
 				}
 			}
-			ch, err := r.DetectParent(ctx, "feature_2", head, envs, "main")
+			ch, err := r.Nearest(ctx, "feature_2", head, envs, "main")
 			if err != nil {
 				errs <- err
 				return
@@ -788,7 +788,7 @@ func TestDetectParentLongHistory(t *testing.T) {
 	if ch.Parent != "main" || ch.Behind != 2 || ch.Ahead != 10 {
 		t.Errorf("feature, window 100: got %+v, want main behind 2 ahead 10", ch)
 	}
-	if _, err := r.DetectParent(t.Context(), "feature", a.head(t, "feature"), a.cand(t, "staging", "old"), "main"); !errors.Is(err, ErrNoParent) {
+	if _, err := r.Nearest(t.Context(), "feature", a.head(t, "feature"), a.cand(t, "staging", "old"), "main"); !errors.Is(err, ErrNoParent) {
 		t.Errorf("window 100, merge bases 1000 back: err %v, want ErrNoParent", err)
 	}
 }
@@ -822,5 +822,29 @@ func TestSharedCacheSeesOtherFetches(t *testing.T) {
 	}
 	if err := r2.Fetch(t.Context()); err == nil {
 		t.Error("Fetch after Close succeeded")
+	}
+}
+
+// An environment synced with an abbreviated SHA (as the README's examples
+// do) is still a candidate: the short SHA is resolved in the app repo. An
+// unknown one is ignored, not fatal to the whole list.
+func TestDetectParentAbbreviatedSHA(t *testing.T) {
+	t.Parallel()
+	a := topology(t)
+	r := a.open(t)
+	envs := a.cand(t, "main", "staging", "feature_1")
+	for i := range envs {
+		envs[i].SHA = envs[i].SHA[:7]
+	}
+	envs = append(envs, Candidate{Branch: "elsewhere", SHA: "0000000"})
+	ch, err := r.DetectParent(t.Context(), "feature_2", a.head(t, "feature_2"), envs, "main")
+	if err != nil {
+		t.Fatalf("DetectParent with short SHAs: %v", err)
+	}
+	if ch.Parent != "feature_1" {
+		t.Errorf("parent %q, want feature_1 (%s)", ch.Parent, ch.Reason)
+	}
+	if !strings.Contains(ch.Reason, "elsewhere (commit 0000000 not found)") {
+		t.Errorf("the unknown short SHA is not said to be ignored: %s", ch.Reason)
 	}
 }

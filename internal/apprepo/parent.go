@@ -1,10 +1,14 @@
 package apprepo
 
 import (
+	"regexp"
+
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/offshoot-dev/offshoot/internal/engine"
 	"slices"
 	"strings"
 
@@ -18,10 +22,26 @@ import (
 // unrelated.
 const defaultWalkLimit = 10000
 
-// Candidate is an existing environment: its branch and the SHA it runs.
-type Candidate struct{ Branch, SHA string }
+// Candidate is an existing environment: its branch and the SHA it runs
+// (the engine's type).
+type Candidate = engine.Candidate
 
-// Choice is the parent DetectParent picked, and why.
+var _ engine.AppRepo = (*Repo)(nil)
+
+// DetectParent is Nearest as the engine asks for it (engine.AppRepo).
+func (r *Repo) DetectParent(ctx context.Context, branch, head string, candidates []Candidate, root string) (engine.Choice, error) {
+	c, err := r.Nearest(ctx, branch, head, candidates, root)
+	if err != nil {
+		return engine.Choice{}, err
+	}
+	return engine.Choice{Parent: c.Parent, Reason: c.Reason}, nil
+}
+
+// abbrevPattern is an abbreviated commit SHA, as `offshoot sync --sha`
+// accepts (7 to 39 hex digits).
+var abbrevPattern = regexp.MustCompile(`^[0-9a-fA-F]{7,39}$`)
+
+// Choice is the parent Nearest picked, and why.
 type Choice struct {
 	// Parent is the chosen candidate's branch.
 	Parent string
@@ -37,16 +57,18 @@ type Choice struct {
 	Reason string
 }
 
-// DetectParent picks, among candidates, the parent of branch whose head is
+// Nearest picks, among candidates, the parent of branch whose head is
 // head: the candidate whose merge base with head is nearest to head (fewest
 // commits on head not reachable from it). Ties go to the candidate whose own
 // SHA is nearest that merge base (one that is an ancestor of head beats one
 // that moved on), then to root, then to the lexically smallest branch. The
-// branch itself is never a candidate, and candidates with no common history
-// (or whose commit is unknown even after a fetch) are ignored; if none is
+// branch itself is never a candidate; an abbreviated candidate SHA is
+// resolved in the app repo; candidates with no common history, whose
+// commit is unknown even after a fetch, or whose abbreviated SHA is
+// ambiguous are ignored; if none is
 // left the error wraps ErrNoParent. The cached clone is fetched first when
 // head or a candidate's SHA is not in it.
-func (r *Repo) DetectParent(ctx context.Context, branch, head string, candidates []Candidate, root string) (Choice, error) {
+func (r *Repo) Nearest(ctx context.Context, branch, head string, candidates []Candidate, root string) (Choice, error) {
 	if !plumbing.IsHash(head) {
 		return Choice{}, fmt.Errorf("detect parent of %s: head %q is not a commit SHA", branch, head)
 	}
@@ -55,12 +77,13 @@ func (r *Repo) DetectParent(ctx context.Context, branch, head string, candidates
 		if c.Branch == branch {
 			continue
 		}
-		if !plumbing.IsHash(c.SHA) {
+		if !plumbing.IsHash(c.SHA) && !abbrevPattern.MatchString(c.SHA) {
 			return Choice{}, fmt.Errorf("detect parent of %s: candidate %s has SHA %q, not a commit SHA", branch, c.Branch, c.SHA)
 		}
 		c.SHA = strings.ToLower(c.SHA)
 		cands = append(cands, c)
 	}
+	var ignored []string
 	head = strings.ToLower(head)
 	release, err := r.acquire(ctx)
 	if err != nil {
@@ -69,6 +92,10 @@ func (r *Repo) DetectParent(ctx context.Context, branch, head string, candidates
 	defer release()
 
 	have := func(sha string) bool {
+		if !plumbing.IsHash(sha) {
+			_, err := r.resolveAbbrev(sha)
+			return err == nil
+		}
 		_, err := object.GetCommit(r.repo.Storer, plumbing.NewHash(sha))
 		return err == nil
 	}
@@ -86,6 +113,22 @@ func (r *Repo) DetectParent(ctx context.Context, branch, head string, candidates
 			return Choice{}, fmt.Errorf("detect parent of %s: commit %s is not in %s", branch, head, redact(r.remote))
 		}
 	}
+	// Abbreviated SHAs (an environment synced with a short --sha) are
+	// resolved to the one commit they name; an unknown or ambiguous one is
+	// ignored, as an unknown full SHA is.
+	resolved := cands[:0]
+	for _, c := range cands {
+		if !plumbing.IsHash(c.SHA) {
+			full, err := r.resolveAbbrev(c.SHA)
+			if err != nil {
+				ignored = append(ignored, c.Branch+" ("+err.Error()+")")
+				continue
+			}
+			c.SHA = full
+		}
+		resolved = append(resolved, c)
+	}
+	cands = resolved
 
 	w := &walker{r: r, limit: r.walkLimit, outer: map[plumbing.Hash][]plumbing.Hash{}, anc: map[plumbing.Hash]map[plumbing.Hash]struct{}{}}
 	if err := w.window(ctx, plumbing.NewHash(head)); err != nil {
@@ -97,9 +140,8 @@ func (r *Repo) DetectParent(ctx context.Context, branch, head string, candidates
 		base          plumbing.Hash
 	}
 	var (
-		ok      []scored
-		ignored []string
-		memo    = map[string]*scored{}
+		ok   []scored
+		memo = map[string]*scored{}
 	)
 	for _, c := range cands {
 		if s, seen := memo[c.SHA]; seen {
@@ -179,6 +221,35 @@ func (r *Repo) DetectParent(ctx context.Context, branch, head string, candidates
 		reason += "; ignored " + strings.Join(ignored, ", ")
 	}
 	return Choice{Parent: best.Branch, Behind: best.behind, Ahead: best.ahead, MergeBase: best.base.String(), Reason: reason}, nil
+}
+
+// resolveAbbrev is the full SHA of the one commit whose SHA starts with
+// abbrev.
+func (r *Repo) resolveAbbrev(abbrev string) (string, error) {
+	var found []plumbing.Hash
+	iter, err := r.repo.CommitObjects()
+	if err != nil {
+		return "", err
+	}
+	defer iter.Close()
+	err = iter.ForEach(func(c *object.Commit) error {
+		if strings.HasPrefix(c.Hash.String(), abbrev) {
+			found = append(found, c.Hash)
+			if len(found) > 1 {
+				return storer.ErrStop
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case len(found) == 0:
+		return "", fmt.Errorf("commit %s not found", abbrev)
+	case len(found) > 1:
+		return "", fmt.Errorf("commit %s is ambiguous", abbrev)
+	}
+	return found[0].String(), nil
 }
 
 func commits(n int) string {

@@ -50,7 +50,7 @@ func TestBatchValidatesEveryPlan(t *testing.T) {
 		reqs = append(reqs, generator.Request{Op: generator.OpSync, Branch: fmt.Sprintf("feature_%d", i), Parent: parent, SHA: fmt.Sprintf("%07x", 0x2000000+i)})
 	}
 	reqs = append(reqs, generator.Request{Op: generator.OpSync, Branch: "feature_0", SHA: "3333333"}) // a new SHA in the same batch
-	out, err := eng.ApplyBatch(ctx, reqs)
+	out, err := handle(eng, reqs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +85,10 @@ func TestBatchFailedValidationIsReplannedOneByOne(t *testing.T) {
 	eng := batchEngine(t, func(files map[string][]byte) {
 		files["base/app/deployment.yaml"] = []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: other\n")
 	})
-	out, err := eng.ApplyBatch(context.Background(), []generator.Request{
+	out, err := handle(eng, []generator.Request{
 		{Op: generator.OpSync, Branch: "main", SHA: "1111111"},
 		{Op: generator.OpSync, Branch: "feature_1", Parent: "main", SHA: "2222222"},
-	})
+	}...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
-// Package engine runs offshoot's use cases: it reads the environments repo
-// through the git adapter, asks the generator for a validated plan and
-// commits it. Commands in cmd/offshoot only parse flags and print.
+// Package engine runs offshoot's use cases. Every branch event — from the
+// CLI, a webhook or reconcile — goes through Handle: one snapshot of the
+// environments repo, one parse of offshoot.yaml, then the generator's
+// validated plan, one commit (or a pull request), the report on the app
+// repo and the word to Argo CD. The engine owns its ports (ports.go); the
+// adapters in internal/ implement them.
 package engine
 
 import (
@@ -8,55 +11,51 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"runtime"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/offshoot-dev/offshoot/generator"
-	"github.com/offshoot-dev/offshoot/internal/apprepo"
-	"github.com/offshoot-dev/offshoot/internal/gitrepo"
 )
-
-// Repo is what the engine needs of the environments repo.
-type Repo interface {
-	Snapshot(ctx context.Context) (fs.FS, string, error)
-	Update(ctx context.Context, fn gitrepo.ChangeFunc, o gitrepo.UpdateOptions) (gitrepo.Result, error)
-}
 
 // Engine applies branch events to an environments repo.
 type Engine struct {
+	// Repo is the environments repo (required).
 	Repo Repo
-	Now  func() time.Time
+	// Review is the environments repo's side of pull-request mode, and PRs
+	// the code host's pull requests; either nil: pull-request mode is
+	// refused with a clear reason.
+	Review ReviewRepo
+	PRs    Reviewer
+	// App is the app repo; nil: no parent detection, no SHA lookup, no
+	// reconcile.
+	App AppRepo
+	// Reporter reports each environment on the app repo; nil: no reports.
+	Reporter Reporter
+	// Notifier tells Argo CD about each commit; nil: Argo CD polls.
+	Notifier Notifier
+	// NotifyTimeout bounds one notification (default 5s).
+	NotifyTimeout time.Duration
+	// Mode overrides offshoot.yaml's review section ("direct" or "pr").
+	Mode string
+	// AutoMerge asks for every pull request to be merged once allowed
+	// (offshoot.yaml's review.autoMerge does too).
+	AutoMerge bool
+	// NoRetry: the caller does not try a failed batch again (the CLI), so
+	// Handle reports a temporary failure on the app repo as well.
+	NoRetry bool
+	// AppURL links an environment's Argo CD Application (by name) in
+	// reports (nil: no link).
+	AppURL func(app string) string
+	// CommitURL links an environments-repo commit in reports (nil: no link).
+	CommitURL func(commit string) string
+	Logger    *slog.Logger
+	Now       func() time.Time
+
+	cfg configCache
 }
 
-// Outcome of an applied request.
-type Outcome struct {
-	Plan     *generator.Plan
-	Commit   string
-	Changed  bool
-	Previous string // with Changed, the head the commit replaced
-	Attempts int
-}
-
-// Pushed is one commit pushed to the environments repo, as offshoot tells
-// Argo CD about it (serve after each batch, the CLI after each command).
-type Pushed struct {
-	Commit   string   // the new head
-	Previous string   // the head it replaced ("" when unknown)
-	Apps     []string // the Applications it touched (the environments' namespaces)
-	Paths    []string // the environment directories it wrote or removed (envs/<env>)
-}
-
-// PlanPaths are the directories a plan writes or removes, sorted.
-func PlanPaths(p *generator.Plan) []string {
-	out := make([]string, 0, len(p.Dirs))
-	for d := range p.Dirs {
-		out = append(out, d)
-	}
-	sort.Strings(out)
-	return out
-}
+func (e *Engine) lastConfig() *generator.Config { return e.cfg.p.Load() }
 
 func (e *Engine) now() time.Time {
 	if e.Now != nil {
@@ -65,50 +64,27 @@ func (e *Engine) now() time.Time {
 	return time.Now()
 }
 
-// Apply plans the request on the current head, validates it and commits
-// it. Nothing is committed when planning or validation fails; when the
-// branch moved meanwhile, the plan is made again on the new head.
-func (e *Engine) Apply(ctx context.Context, req generator.Request) (*Outcome, error) {
-	if req.Now.IsZero() {
-		req.Now = e.now()
-	}
-	var plan *generator.Plan
-	res, err := e.Repo.Update(ctx, func(files fs.FS) (*gitrepo.Change, error) {
-		cfg, err := generator.LoadConfig(files)
-		if err != nil {
-			return nil, err
-		}
-		p, err := generator.Make(cfg, files, req)
-		if err != nil {
-			return nil, err
-		}
-		plan = p
-		if p.UpToDate {
-			return nil, nil
-		}
-		return &gitrepo.Change{Message: p.Message, Dirs: p.Dirs}, nil
-	}, gitrepo.UpdateOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return &Outcome{Plan: plan, Commit: res.Commit, Changed: res.Changed, Previous: res.Previous, Attempts: res.Attempts}, nil
-}
-
 // ErrInitialized is returned by Init on a repo that already has offshoot.yaml.
 var ErrInitialized = errors.New("the environments repo is already initialised (it has offshoot.yaml)")
 
+// Initialized is what Init did.
+type Initialized struct {
+	Commit   string
+	Attempts int
+}
+
 // Init commits the scaffold of a new environments repo.
-func (e *Engine) Init(ctx context.Context, files map[string][]byte) (*Outcome, error) {
-	res, err := e.Repo.Update(ctx, func(cur fs.FS) (*gitrepo.Change, error) {
+func (e *Engine) Init(ctx context.Context, files map[string][]byte) (*Initialized, error) {
+	res, err := e.Repo.Update(ctx, func(cur fs.FS, _ string) (*Change, error) {
 		if _, err := fs.Stat(cur, generator.ConfigFile); err == nil {
 			return nil, ErrInitialized
 		}
-		return &gitrepo.Change{Message: "offshoot: initialise environments repo", Files: files}, nil
-	}, gitrepo.UpdateOptions{AllowEmptyRepo: true})
+		return &Change{Message: "offshoot: initialise environments repo", Files: files}, nil
+	}, UpdateOptions{AllowEmptyRepo: true})
 	if err != nil {
 		return nil, err
 	}
-	return &Outcome{Commit: res.Commit, Changed: res.Changed, Attempts: res.Attempts}, nil
+	return &Initialized{Commit: res.Commit, Attempts: res.Attempts}, nil
 }
 
 // List returns every environment, read from metadata only.
@@ -122,6 +98,9 @@ func (e *Engine) List(ctx context.Context) ([]*generator.Environment, error) {
 
 // Render builds a branch's environment as Argo CD will.
 func (e *Engine) Render(ctx context.Context, branch string) ([]byte, error) {
+	if err := generator.ValidateBranch(branch); err != nil {
+		return nil, err
+	}
 	files, _, err := e.Repo.Snapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -166,77 +145,20 @@ func (e *Engine) Warm(ctx context.Context) (string, error) {
 	return "", nil
 }
 
-// ItemResult is the outcome of one request of a batch.
+// Config reads offshoot.yaml at the head of the environments repo.
+func (e *Engine) Config(ctx context.Context) (*generator.Config, error) {
+	snap, err := e.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return snap.cfg, nil
+}
+
+// ItemResult is the plan (or refusal) of one request of a batch.
 type ItemResult struct {
 	Request generator.Request
 	Plan    *generator.Plan // nil when Err is set
 	Err     error           // the request was refused; the others still apply
-}
-
-// BatchOutcome is one commit for many requests.
-type BatchOutcome struct {
-	Items    []ItemResult
-	Commit   string
-	Changed  bool
-	Previous string // with Changed, the head the commit replaced
-	Attempts int
-	// Planning is the time spent planning, building and checking (the
-	// last attempt's); the rest of the batch's time is writing the commit
-	// and pushing it.
-	Planning time.Duration
-}
-
-// ApplyBatch plans every request on the same head — each one seeing what
-// the earlier ones wrote — and commits all their changes as one commit. A
-// request that is refused (bad branch name, unknown parent…) is reported in
-// its item and does not stop the others; an error reading the repo, a
-// broken offshoot.yaml or a failed push fails the whole batch, so the
-// caller can retry it: nothing is lost.
-func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*BatchOutcome, error) {
-	now := e.now()
-	var items []ItemResult
-	var planning time.Duration
-	res, err := e.Repo.Update(ctx, func(files fs.FS) (*gitrepo.Change, error) {
-		start := time.Now()
-		defer func() { planning = time.Since(start) }()
-		cfg, err := generator.LoadConfig(files)
-		if err != nil {
-			return nil, err
-		}
-		items = planBatch(cfg, files, reqs, now)
-		change := &gitrepo.Change{Dirs: map[string]map[string][]byte{}}
-		var subjects, bodies []string
-		for _, it := range items {
-			p := it.Plan
-			if it.Err != nil || p.UpToDate {
-				continue
-			}
-			if !p.Validated() { // never commit what kustomize has not built
-				return nil, fmt.Errorf("internal error: %s %s was planned but not validated", p.Op, it.Request.Branch)
-			}
-			for d, f := range p.Dirs {
-				change.Dirs[d] = f
-			}
-			subject, body, _ := strings.Cut(p.Message, "\n\n")
-			subjects = append(subjects, strings.TrimPrefix(subject, "offshoot: "))
-			bodies = append(bodies, subject+"\n"+body)
-		}
-		switch len(subjects) {
-		case 0:
-			return nil, nil
-		case 1:
-			change.Message = "offshoot: " + subjects[0] + "\n\n" + strings.SplitN(bodies[0], "\n", 2)[1]
-		case 2, 3:
-			change.Message = fmt.Sprintf("offshoot: %s\n\n%s", strings.Join(subjects, "; "), strings.Join(bodies, "\n\n"))
-		default:
-			change.Message = fmt.Sprintf("offshoot: %d environments\n\n%s", len(subjects), strings.Join(bodies, "\n\n"))
-		}
-		return change, nil
-	}, gitrepo.UpdateOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return &BatchOutcome{Items: items, Commit: res.Commit, Changed: res.Changed, Previous: res.Previous, Attempts: res.Attempts, Planning: planning}, nil
 }
 
 // planBatch plans every request on files, each seeing what the earlier ones
@@ -247,16 +169,11 @@ func (e *Engine) ApplyBatch(ctx context.Context, reqs []generator.Request) (*Bat
 // validating each before the next sees it, so that a request depending on
 // a refused one (a child of a parent created in the same batch) is refused
 // with its own reason, exactly as if the events had come one by one.
-func planBatch(cfg *generator.Config, files fs.FS, reqs []generator.Request, now time.Time) []ItemResult {
+func planBatch(cfg *generator.Config, files fs.FS, reqs []generator.Request) []ItemResult {
 	items := make([]ItemResult, len(reqs))
 	for i, req := range reqs {
-		if req.Now.IsZero() {
-			req.Now = now
-		}
 		items[i].Request = req
 	}
-	// Each plan is built as soon as it is made, while the next ones are
-	// planned.
 	v := generator.NewValidator(files, len(items), runtime.GOMAXPROCS(0))
 	planInOrder(cfg, files, items, generator.Prepare, v.Add)
 	for _, err := range v.Wait() {
@@ -284,63 +201,4 @@ func planInOrder(cfg *generator.Config, files fs.FS, items []ItemResult,
 			}
 		}
 	}
-}
-
-// ParentDetector finds the parent of a new branch in the app repo's history.
-type ParentDetector interface {
-	DetectParent(ctx context.Context, branch, head string, candidates []apprepo.Candidate, root string) (apprepo.Choice, error)
-}
-
-// DetectParent fills in req.Parent for a sync that creates a non-root
-// environment without one: the existing environment whose branch is
-// nearest in the app repo's history. Other requests are returned as they are.
-func (e *Engine) DetectParent(ctx context.Context, app ParentDetector, req generator.Request) (generator.Request, error) {
-	if req.Op != generator.OpSync || req.Parent != "" {
-		return req, nil
-	}
-	files, _, err := e.Repo.Snapshot(ctx)
-	if err != nil {
-		return req, err
-	}
-	cfg, err := generator.LoadConfig(files)
-	if err != nil {
-		return req, err
-	}
-	if req.Branch == cfg.Branches.Root {
-		return req, nil
-	}
-	if _, err := generator.FindEnv(files, req.Branch); err == nil {
-		return req, nil // it exists: its recorded parent stays
-	}
-	envs, err := generator.ListEnvs(files)
-	if err != nil {
-		return req, err
-	}
-	cands := make([]apprepo.Candidate, 0, len(envs))
-	for _, env := range envs {
-		cands = append(cands, apprepo.Candidate{Branch: env.Branch, SHA: env.SHA})
-	}
-	choice, err := app.DetectParent(ctx, req.Branch, req.SHA, cands, cfg.Branches.Root)
-	if err != nil {
-		return req, fmt.Errorf("detect the parent of %q: %w", req.Branch, err)
-	}
-	req.Parent, req.ParentReason = choice.Parent, choice.Reason
-	return req, nil
-}
-
-// LineageOf is "main → staging → feature_1" for a branch's environment.
-func (e *Engine) LineageOf(ctx context.Context, branch string) (string, error) {
-	files, _, err := e.Repo.Snapshot(ctx)
-	if err != nil {
-		return "", err
-	}
-	env, err := generator.FindEnv(files, branch)
-	if err != nil {
-		return "", err
-	}
-	chain, err := generator.Lineage(files, env)
-	if err != nil {
-		return "", err
-	}
-	return generator.LineageString(chain), nil
 }

@@ -7,46 +7,12 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sergi/go-diff/diffmatchpatch"
 
 	"github.com/offshoot-dev/offshoot/generator"
-	"github.com/offshoot-dev/offshoot/internal/gitrepo"
 )
-
-// PullRequest is a pull request in the environments repo, as the engine
-// needs to know it.
-type PullRequest struct {
-	Number int
-	URL    string
-}
-
-// PRRequest is the pull request to open or update for a review branch.
-type PRRequest struct {
-	Head, Base, Title, Body string
-	Labels                  []string
-	AutoMerge               bool
-}
-
-// Reviewer is the code host's pull requests (GitHub), behind our own types.
-type Reviewer interface {
-	// OpenPR returns the open pull request whose head is branch, or nil.
-	OpenPR(ctx context.Context, head string) (*PullRequest, error)
-	// UpsertPR opens the pull request or updates the open one of the same
-	// head; it writes nothing when title, body and labels are already so.
-	UpsertPR(ctx context.Context, pr PRRequest) (p *PullRequest, created, changed bool, err error)
-	// ClosePR closes a pull request without merging it.
-	ClosePR(ctx context.Context, number int) error
-}
-
-// ReviewRepo is what pull-request mode needs of the environments repo.
-type ReviewRepo interface {
-	Repo
-	SnapshotBranch(ctx context.Context, branch string) (fs.FS, string, bool, error)
-	Propose(ctx context.Context, branch string, fn gitrepo.ChangeFunc) (gitrepo.ReviewResult, error)
-	DeleteBranch(ctx context.Context, branch string) error
-	Branch() string
-}
 
 // ReviewOutcome is what pull-request mode did.
 type ReviewOutcome struct {
@@ -59,43 +25,31 @@ type ReviewOutcome struct {
 	Closed  bool         // an open creation PR was closed (branch deleted before merge)
 }
 
+// ReviewBranchPrefix starts every review branch's name.
+const ReviewBranchPrefix = "offshoot/"
+
 // ReviewBranch is the branch proposing changes to an environment.
-func ReviewBranch(env string) string { return "offshoot/" + env }
+func ReviewBranch(env string) string { return ReviewBranchPrefix + env }
 
-// MaxDiff bounds the rendered diff in a pull request body.
-const MaxDiff = 60000
+// MaxPRBody bounds a pull request body (GitHub refuses more than 65,536
+// characters); the rendered diff is cut to fit.
+const MaxPRBody = 65536
 
-// Propose does in pull-request mode what Apply does directly: the change
+// propose does in pull-request mode what a direct commit does: the change
 // goes to the review branch offshoot/<env> as one commit on top of the
 // environments repo's branch, and one pull request per environment
 // proposes it. A new SHA updates the same pull request; the same event
 // twice pushes nothing and writes nothing. Deleting a branch whose
 // creation PR is still open closes that PR and deletes its branch; deleting
-// one whose environment is merged proposes its removal.
-//
-// autoMerge (or offshoot.yaml's review.autoMerge) asks for the pull
-// request to be merged once GitHub allows it.
-func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request, autoMerge bool) (*ReviewOutcome, error) {
-	repo, ok := e.Repo.(ReviewRepo)
-	if !ok {
-		return nil, errors.New("pull-request mode needs a remote environments repo")
-	}
-	if req.Now.IsZero() {
-		req.Now = e.now()
-	}
+// one whose environment is merged proposes its removal. It reads the
+// environments repo's branch from the batch's snapshot.
+func (e *Engine) propose(ctx context.Context, snap *snapshot, req generator.Request) (*ReviewOutcome, error) {
+	repo, rv, cfg, mainFS := e.Review, e.PRs, snap.cfg, snap.files
 	name, err := generator.EnvName(req.Branch)
 	if err != nil {
 		return nil, err
 	}
 	branch := ReviewBranch(name)
-	mainFS, _, err := repo.Snapshot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := generator.LoadConfig(mainFS)
-	if err != nil {
-		return nil, err
-	}
 	pr, err := rv.OpenPR(ctx, branch)
 	if err != nil {
 		return nil, err
@@ -125,7 +79,7 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 	// review branch, so a whole chain can be proposed before any merge.
 	var dependsOn []*PullRequest
 	if req.Op == generator.OpSync && !inMain && req.Parent != "" {
-		if view, dependsOn, err = e.withUnmergedAncestors(ctx, repo, rv, view, req.Parent); err != nil {
+		if view, dependsOn, err = withUnmergedAncestors(ctx, repo, rv, view, req.Parent); err != nil {
 			return nil, err
 		}
 	}
@@ -156,8 +110,8 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 		return out, nil // the environments repo already holds exactly this
 	}
 	if !plan.UpToDate {
-		rr, err := repo.Propose(ctx, branch, func(fs.FS) (*gitrepo.Change, error) {
-			return &gitrepo.Change{Message: plan.Message, Dirs: plan.Dirs}, nil
+		rr, err := repo.Propose(ctx, branch, func(fs.FS, string) (*Change, error) {
+			return &Change{Message: plan.Message, Dirs: plan.Dirs}, nil
 		})
 		if err != nil {
 			return nil, err
@@ -187,13 +141,14 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 			return nil, err
 		}
 	}
-	title, body := prText(plan, inMain, before, after)
+	var deps strings.Builder
 	for _, d := range dependsOn {
-		body = fmt.Sprintf("Depends on #%d (the parent environment's pull request): merge it first.\n\n", d.Number) + body
+		fmt.Fprintf(&deps, "Depends on #%d (the parent environment's pull request): merge it first.\n\n", d.Number)
 	}
+	title, body := prText(plan, inMain, before, after, deps.String())
 	p, created, changed, err := rv.UpsertPR(ctx, PRRequest{
 		Head: branch, Base: repo.Branch(), Title: title, Body: body,
-		Labels: []string{"offshoot", "env:" + plan.Env.Name}, AutoMerge: autoMerge || cfg.Review.AutoMerge,
+		Labels: []string{"offshoot", "env:" + plan.Env.Name}, AutoMerge: e.AutoMerge || cfg.Review.AutoMerge,
 	})
 	if err != nil {
 		return nil, err
@@ -205,7 +160,7 @@ func (e *Engine) Propose(ctx context.Context, rv Reviewer, req generator.Request
 // withUnmergedAncestors overlays, for each ancestor missing from the
 // environments repo's branch, the environment its open review branch
 // proposes, and returns those pull requests.
-func (e *Engine) withUnmergedAncestors(ctx context.Context, repo ReviewRepo, rv Reviewer, view fs.FS, parent string) (fs.FS, []*PullRequest, error) {
+func withUnmergedAncestors(ctx context.Context, repo ReviewRepo, rv Reviewer, view fs.FS, parent string) (fs.FS, []*PullRequest, error) {
 	var deps []*PullRequest
 	var ov *generator.Overlay
 	for depth := 0; parent != "" && depth < 64; depth++ {
@@ -261,7 +216,7 @@ func readDir(fsys fs.FS, dir string) (map[string][]byte, error) {
 
 // prText is the pull request's title and body: what happens, where the
 // data comes from, and the rendered diff.
-func prText(p *generator.Plan, inMain bool, before, after []byte) (string, string) {
+func prText(p *generator.Plan, inMain bool, before, after []byte, preface string) (string, string) {
 	env := p.Env
 	var title string
 	switch {
@@ -275,6 +230,7 @@ func prText(p *generator.Plan, inMain bool, before, after []byte) (string, strin
 		title = fmt.Sprintf("offshoot: deploy %s to %s", shortSHA(env.SHA), env.Branch)
 	}
 	var b strings.Builder
+	b.WriteString(preface)
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| Branch | `%s` |\n", mdCode(env.Branch))
 	if env.Parent != "" {
@@ -303,16 +259,50 @@ func prText(p *generator.Plan, inMain bool, before, after []byte) (string, strin
 	if d == "" {
 		d = "(no change to the built manifests)"
 	}
-	if len(d) > MaxDiff {
-		d = d[:MaxDiff] + fmt.Sprintf("\n… diff truncated: %d more bytes; run `offshoot render %s` to see everything.\n", len(d)-MaxDiff, env.Branch)
-	}
+	const open, closing = "\n<details><summary>Rendered manifests (kustomize build), before → after</summary>\n\n", "\n\n</details>\n"
+	footer := "\n<sub>Proposed by offshoot; merge to apply. Pushing the branch again updates this pull request.</sub>\n"
 	fence := "```"
 	for strings.Contains(d, fence) {
 		fence += "`"
 	}
-	fmt.Fprintf(&b, "\n<details><summary>Rendered manifests (kustomize build), before → after</summary>\n\n%sdiff\n%s\n%s\n\n</details>\n", fence, d, fence)
-	fmt.Fprintf(&b, "\n<sub>Proposed by offshoot; merge to apply. Pushing the branch again updates this pull request.</sub>\n")
+	// The diff gets what the rest of the body leaves of MaxPRBody.
+	budget := MaxPRBody - utf8.RuneCountInString(b.String()) - len(open) - len(closing) - len(footer) - 2*len(fence) - len("diff\n\n")
+	d = cutDiff(d, budget, env.Branch)
+	fmt.Fprintf(&b, "%s%sdiff\n%s\n%s%s", open, fence, d, fence, closing)
+	b.WriteString(footer)
 	return title, b.String()
+}
+
+// cutDiff cuts a diff to at most max characters, at a line boundary, with
+// a note saying how much was left out.
+func cutDiff(d string, max int, branch string) string {
+	if utf8.RuneCountInString(d) <= max {
+		return d
+	}
+	note := func(rest int) string {
+		return fmt.Sprintf("… diff truncated: %d more characters; run `offshoot render %s` to see everything.\n", rest, branch)
+	}
+	total := utf8.RuneCountInString(d)
+	keep := max - utf8.RuneCountInString(note(total))
+	if keep < 0 {
+		keep = 0
+	}
+	// keep runes, then back to the last complete line.
+	cut := len(d)
+	n := 0
+	for i := range d {
+		if n == keep {
+			cut = i
+			break
+		}
+		n++
+	}
+	if nl := strings.LastIndexByte(d[:cut], '\n'); nl >= 0 {
+		cut = nl + 1
+	} else {
+		cut = 0
+	}
+	return d[:cut] + note(total-utf8.RuneCountInString(d[:cut]))
 }
 
 func mdCode(s string) string { return strings.ReplaceAll(s, "`", "'") }

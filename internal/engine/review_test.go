@@ -88,14 +88,14 @@ func TestPullRequestMode(t *testing.T) {
 	if _, err := eng.Init(context.Background(), files); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eng.Apply(context.Background(), generator.Request{Op: generator.OpSync, Branch: "main", SHA: "1111111"}); err != nil {
+	if _, err := apply(eng, generator.Request{Op: generator.OpSync, Branch: "main", SHA: "1111111"}); err != nil {
 		t.Fatal(err)
 	}
 	rv := newPRs()
 	ctx := context.Background()
 	sync := func(sha string) *engine.ReviewOutcome {
 		t.Helper()
-		out, err := eng.Propose(ctx, rv, generator.Request{Op: generator.OpSync, Branch: "feature_1", Parent: "main", SHA: sha}, false)
+		out, err := propose(t, eng, rv, generator.Request{Op: generator.OpSync, Branch: "feature_1", Parent: "main", SHA: sha})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func TestPullRequestMode(t *testing.T) {
 		t.Fatal("a new SHA on an unmerged environment must keep its database incarnation")
 	}
 	// Deleted before merge: the PR is closed and its branch deleted.
-	del, err := eng.Propose(ctx, rv, generator.Request{Op: generator.OpDelete, Branch: "feature_1"}, false)
+	del, err := propose(t, eng, rv, generator.Request{Op: generator.OpDelete, Branch: "feature_1"})
 	if err != nil || !del.Closed || len(rv.open) != 0 {
 		t.Fatalf("delete before merge: %+v %v", del, err)
 	}
@@ -154,7 +154,7 @@ func TestPullRequestMode(t *testing.T) {
 	if up := sync("4444444"); up.Pushed || up.PR != nil {
 		t.Fatalf("merged and unchanged: %+v", up)
 	}
-	rm, err := eng.Propose(ctx, rv, generator.Request{Op: generator.OpDelete, Branch: "feature_1"}, false)
+	rm, err := propose(t, eng, rv, generator.Request{Op: generator.OpDelete, Branch: "feature_1"})
 	if err != nil || !rm.Created || !strings.Contains(rv.bodies[rm.PR.Number].Title, "delete environment feature_1") {
 		t.Fatalf("removal PR: %+v %v", rm, err)
 	}
@@ -162,7 +162,7 @@ func TestPullRequestMode(t *testing.T) {
 		t.Fatal("main keeps the environment until the removal PR is merged")
 	}
 	// Protected environments are refused in PR mode too.
-	if _, err := eng.Propose(ctx, rv, generator.Request{Op: generator.OpDelete, Branch: "main"}, false); err == nil {
+	if _, err := propose(t, eng, rv, generator.Request{Op: generator.OpDelete, Branch: "main"}); err == nil {
 		t.Fatal("deleting the root must be refused")
 	}
 }

@@ -15,7 +15,7 @@ func TestWarm(t *testing.T) {
 	if env, err := eng.Warm(ctx); err != nil || env != "" {
 		t.Fatalf("warm with no environments: %q, %v", env, err)
 	}
-	if _, err := eng.Apply(ctx, generator.Request{Op: generator.OpSync, Branch: "main", SHA: "1111111"}); err != nil {
+	if _, err := apply(eng, generator.Request{Op: generator.OpSync, Branch: "main", SHA: "1111111"}); err != nil {
 		t.Fatal(err)
 	}
 	_, before, err := eng.Repo.Snapshot(ctx)

@@ -119,7 +119,7 @@ func TestGitHubAppConcurrentCallersShareOneExchange(t *testing.T) {
 	key, _ := appKeys(t)
 	e := setup(t, githubtest.RepoSettings{})
 	e.s.InstallApp(1, 2, &key.PublicKey)
-	auth, err := github.AppAuth(1, 2, pkcs8PEM(t, key), e.s.URL, nil)
+	auth, err := github.NewAppAuth(github.AppOptions{AppID: 1, InstallationID: 2, PrivateKeyPEM: pkcs8PEM(t, key), BaseURL: e.s.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestGitHubAppErrors(t *testing.T) {
 	e.s.InstallApp(4242, 777, &key.PublicKey)
 	ctx := context.Background()
 
-	if _, err := github.AppAuth(4242, 777, []byte("not a key"), e.s.URL, nil); err == nil {
+	if _, err := github.NewAppAuth(github.AppOptions{AppID: 4242, InstallationID: 777, PrivateKeyPEM: []byte("not a key"), BaseURL: e.s.URL}); err == nil {
 		t.Error("a bad PEM was accepted")
 	}
 	if _, err := github.NewAppAuth(github.AppOptions{AppID: 4242, PrivateKeyPEM: pkcs1PEM(key)}); err == nil {

@@ -57,16 +57,11 @@ type AppOptions struct {
 // Refresh an installation token this long before it expires.
 const tokenRefreshMargin = 5 * time.Minute
 
-// AppAuth authenticates as a GitHub App installation: it signs a JWT
+// NewAppAuth authenticates as a GitHub App installation: it signs a JWT
 // (RS256; iat = now-60s, exp = now+9min, iss = appID), exchanges it with
 // POST /app/installations/{id}/access_tokens, caches the installation token
-// and fetches a new one 5 minutes before expires_at. Use NewAppAuth to
-// discover the installation from a repository or to inject a clock.
-func AppAuth(appID, installationID int64, privateKeyPEM []byte, baseURL string, hc *http.Client) (Auth, error) {
-	return NewAppAuth(AppOptions{AppID: appID, InstallationID: installationID, PrivateKeyPEM: privateKeyPEM, BaseURL: baseURL, HTTPClient: hc})
-}
-
-// NewAppAuth is AppAuth with all options.
+// and fetches a new one 5 minutes before expires_at. Without an
+// installation id it is looked up for o.Repo.
 func NewAppAuth(o AppOptions) (Auth, error) {
 	if o.AppID <= 0 {
 		return nil, errors.New("github: GitHub App: app id must be positive")

@@ -148,7 +148,7 @@ func (c *Client) UpsertPR(ctx context.Context, spec PRSpec) (pr *PR, created boo
 		return nil, false, false, &APIError{Op: op, Message: "head, base and title are required"}
 	}
 	if n := utf8.RuneCountInString(spec.Body); n > MaxBodyLength {
-		return nil, false, false, &APIError{Op: op, Message: fmt.Sprintf("body has %d characters, more than GitHub's %d (shorten it with Truncate)", n, MaxBodyLength)}
+		return nil, false, false, &APIError{Op: op, Message: fmt.Sprintf("body has %d characters, more than GitHub's %d (shorten it)", n, MaxBodyLength)}
 	}
 	method, err := mergeMethod(spec.MergeMethod)
 	if err != nil {

@@ -57,7 +57,7 @@ func RepoFromRemote(remote string) (Repo, error) {
 }
 
 // ParseRemote is RepoFromRemote that also returns the host (lower-cased,
-// without port or credentials), e.g. to choose the API URL with APIURLForHost.
+// without port or credentials), e.g. to tell github.com from a GitHub Enterprise Server host.
 // Errors never repeat credentials embedded in the URL.
 func ParseRemote(remote string) (host string, repo Repo, err error) {
 	s := strings.TrimSpace(remote)
@@ -109,17 +109,6 @@ func ParseRemote(remote string) (host string, repo Repo, err error) {
 		return fail(verr.Error())
 	}
 	return host, repo, nil
-}
-
-// APIURLForHost returns the REST API base URL for a GitHub host:
-// https://api.github.com/ for github.com, https://HOST/api/v3/ for a GitHub
-// Enterprise Server host.
-func APIURLForHost(host string) string {
-	h := strings.ToLower(strings.TrimSpace(host))
-	if h == "" || h == "github.com" || h == "www.github.com" || h == "api.github.com" {
-		return DefaultBaseURL
-	}
-	return "https://" + h + "/api/v3/"
 }
 
 // redactURL hides userinfo other than the conventional "git" user

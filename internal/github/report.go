@@ -85,7 +85,7 @@ func (c *Client) UpsertComment(ctx context.Context, repo Repo, prNumber int, mar
 	}
 	full := Marker(marker) + "\n" + body
 	if n := utf8.RuneCountInString(full); n > MaxBodyLength {
-		return false, false, &APIError{Op: op, Message: fmt.Sprintf("comment has %d characters, more than GitHub's %d (shorten it with Truncate)", n, MaxBodyLength)}
+		return false, false, &APIError{Op: op, Message: fmt.Sprintf("comment has %d characters, more than GitHub's %d (shorten it)", n, MaxBodyLength)}
 	}
 
 	existing, err := c.findComment(ctx, repo, prNumber, marker)

@@ -77,7 +77,7 @@ func TestSecretsAppearNowhere(t *testing.T) {
 		record(app, err)
 		badApp, err := github.NewAppAuth(github.AppOptions{AppID: 4242, InstallationID: 31337, PrivateKeyPEM: keyPEM, BaseURL: s.URL, Now: clk.Now, Sleep: clk.Sleep, Logger: logger})
 		record(badApp, err)
-		_, err = github.AppAuth(4242, 777, keyPEM[:len(keyPEM)/2], s.URL, nil) // truncated key
+		_, err = github.NewAppAuth(github.AppOptions{AppID: 4242, InstallationID: 777, PrivateKeyPEM: keyPEM[:len(keyPEM)/2], BaseURL: s.URL}) // truncated key
 		record(err)
 
 		for i, auth := range []github.Auth{github.StaticToken(s.Token), app, badApp} {

@@ -2,6 +2,7 @@ package gitrepo
 
 import (
 	"fmt"
+	"github.com/offshoot-dev/offshoot/internal/engine"
 	"io/fs"
 	"sort"
 	"strings"
@@ -12,19 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
-// Change is what one commit does to the tree.
-type Change struct {
-	// Message is the commit message.
-	Message string
-	// Dirs replaces whole directories: the directory holds exactly the given
-	// files (relative paths) afterwards; a nil map removes the directory.
-	Dirs map[string]map[string][]byte
-	// Files writes single files, leaving their neighbours alone.
-	Files map[string][]byte
-}
-
-// Empty reports whether the change touches nothing.
-func (c *Change) Empty() bool { return c == nil || (len(c.Dirs) == 0 && len(c.Files) == 0) }
+// Change is what one commit does to the tree (the engine's type).
+type Change = engine.Change
 
 // node is one directory of the change, as a trie.
 type node struct {

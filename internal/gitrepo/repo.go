@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/offshoot-dev/offshoot/internal/engine"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -59,6 +60,9 @@ type Options struct {
 	AuthorName, AuthorEmail string
 	// Auth for http(s) remotes; nil means anonymous or credentials in the URL.
 	Auth transport.AuthMethod
+	// AllowInsecureHTTP lets credentials go over plain http:// to a host
+	// that is not loopback (refused otherwise).
+	AllowInsecureHTTP bool
 	// Attempts bounds conflict retries (default 10). An attempt only fails
 	// when another writer's commit landed meanwhile, so N writers making one
 	// commit each all succeed when Attempts >= N.
@@ -67,13 +71,13 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Result of an Update.
-type Result struct {
-	Commit   string // the new head (or the unchanged one)
-	Changed  bool   // false: the change was already there, nothing committed
-	Previous string // with Changed, the head the commit replaced ("" for a new branch)
-	Attempts int
-}
+// Result of an Update (the engine's type).
+type Result = engine.Update
+
+var (
+	_ engine.Repo       = (*Repo)(nil)
+	_ engine.ReviewRepo = (*Repo)(nil)
+)
 
 // Repo is an opened environments repo.
 type Repo struct {
@@ -145,6 +149,9 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 	remote, err := gitcache.Remote(o.Location, "environments repo")
 	if err != nil {
 		return nil, err
+	}
+	if err := gitcache.CheckTransport(remote, o.Auth != nil, o.AllowInsecureHTTP); err != nil {
+		return nil, fmt.Errorf("environments repo: %w", err)
 	}
 	o.CacheDir = gitcache.DefaultRoot(o.CacheDir)
 	c, err := gitcache.Open(ctx, remote, o.CacheDir, "repos")
@@ -220,9 +227,16 @@ func (r *Repo) moved(ctx context.Context, head *object.Commit) (bool, error) {
 	return cur.Hash != head.Hash, nil
 }
 
+// fetch brings the branch and, in the same request, every review branch
+// (engine.ReviewBranchPrefix*: pull-request mode reads them from this
+// snapshot, without fetching again); review branches deleted on the remote
+// are pruned.
 func (r *Repo) fetch(ctx context.Context) error {
-	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", r.opts.Branch, r.trackingRef()))
-	err := r.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: r.opts.Auth, Force: true})
+	specs := []config.RefSpec{
+		config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", r.opts.Branch, r.trackingRef())),
+		config.RefSpec(fmt.Sprintf("+refs/heads/%s*:refs/remotes/origin/%s*", engine.ReviewBranchPrefix, engine.ReviewBranchPrefix)),
+	}
+	err := r.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: specs, Auth: r.opts.Auth, Force: true, Prune: true})
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 		return nil
@@ -263,16 +277,12 @@ func (r *Repo) Snapshot(ctx context.Context) (fs.FS, string, error) {
 	return r.files(t), c.Hash.String(), nil
 }
 
-// ChangeFunc computes the change to make on top of the current files. It
-// may be called more than once (after a conflict); it must not have side
-// effects. A nil or empty change means nothing to do.
-type ChangeFunc func(files fs.FS) (*Change, error)
+// ChangeFunc computes the change to make on top of the current files (the
+// engine's type).
+type ChangeFunc = engine.ChangeFunc
 
-// UpdateOptions tune one Update.
-type UpdateOptions struct {
-	// AllowEmptyRepo lets the change create the branch (offshoot init).
-	AllowEmptyRepo bool
-}
+// UpdateOptions tune one Update (the engine's type).
+type UpdateOptions = engine.UpdateOptions
 
 // Update computes a change on the branch head, commits it and pushes it.
 // The same change twice makes no second commit (Changed is false).
@@ -292,7 +302,7 @@ func (r *Repo) Update(ctx context.Context, fn ChangeFunc, uo UpdateOptions) (Res
 		}
 		r.known = false
 		if attempt >= r.opts.Attempts {
-			return Result{Attempts: attempt}, fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			return Result{Attempts: attempt}, engine.Temporary(fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 		}
 		if optimistic {
 			continue // built without fetching: fetch and retry at once
@@ -355,7 +365,11 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions, 
 		}
 		baseTree, files.root = t.Hash, t
 	}
-	change, err := fn(files)
+	headHash := ""
+	if head != nil {
+		headHash = head.Hash.String()
+	}
+	change, err := fn(files, headHash)
 	if err != nil {
 		return Result{}, err
 	}
@@ -531,7 +545,10 @@ func (r *Repo) advanceLocal(branchRef plumbing.ReferenceName, head *object.Commi
 	return w.Reset(&git.ResetOptions{Commit: h, Mode: git.HardReset})
 }
 
-// classify maps transport errors to the typed errors above.
+// classify maps transport errors to the typed errors above, and marks
+// what a later attempt may not meet (the network, the server) as
+// engine.Temporary; a missing repository or refused credentials stay
+// terminal.
 func classify(err error) error {
 	if err == nil {
 		return nil
@@ -542,10 +559,14 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %v", ErrConflict, err)
 		}
 	}
-	if errors.Is(err, transport.ErrRepositoryNotFound) {
+	switch {
+	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("%w: %v", ErrNoBranch, err)
+	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
+		errors.Is(err, transport.ErrInvalidAuthMethod), errors.Is(err, context.Canceled):
+		return err
 	}
-	return err
+	return engine.Temporary(err)
 }
 
 // redact hides credentials in a URL.

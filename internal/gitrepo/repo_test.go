@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/offshoot-dev/offshoot/internal/engine"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -220,7 +221,7 @@ func files(kv ...string) map[string][]byte {
 }
 
 func constChange(c *Change) ChangeFunc {
-	return func(fs.FS) (*Change, error) { return c, nil }
+	return func(fs.FS, string) (*Change, error) { return c, nil }
 }
 
 // seed creates main with one commit through its own Repo.
@@ -275,7 +276,7 @@ func TestUpdateEmptyRemoteWithoutAllowEmptyRepo(t *testing.T) {
 	rm := newRemote(t)
 	r := rm.open(t)
 	called := false
-	res, err := r.Update(t.Context(), func(fs.FS) (*Change, error) {
+	res, err := r.Update(t.Context(), func(fs.FS, string) (*Change, error) {
 		called = true
 		return &Change{Message: "x", Files: files("a", "b")}, nil
 	}, UpdateOptions{})
@@ -315,7 +316,7 @@ func TestUpdateEmptyRemoteAllowEmptyRepoCreatesMain(t *testing.T) {
 	})
 	const msg = "offshoot: initialise environments repo"
 	var sawEntries = -1
-	res, err := r.Update(t.Context(), func(cur fs.FS) (*Change, error) {
+	res, err := r.Update(t.Context(), func(cur fs.FS, _ string) (*Change, error) {
 		entries, err := fs.ReadDir(cur, ".")
 		if err != nil {
 			return nil, err
@@ -711,7 +712,7 @@ func TestUpdateIdempotent(t *testing.T) {
 	// A ChangeFunc error is returned as is, without a retry or a push.
 	boom := errors.New("boom")
 	calls := 0
-	res, err := r.Update(t.Context(), func(fs.FS) (*Change, error) { calls++; return nil, boom }, UpdateOptions{})
+	res, err := r.Update(t.Context(), func(fs.FS, string) (*Change, error) { calls++; return nil, boom }, UpdateOptions{})
 	if !errors.Is(err, boom) || calls != 1 || res.Changed {
 		t.Errorf("failing ChangeFunc: %+v, %v, %d calls", res, err, calls)
 	}
@@ -730,7 +731,7 @@ func TestUpdateConflictIsRetried(t *testing.T) {
 	var bCommit string
 	var calls int
 	var sawB []bool
-	res, err := a.Update(t.Context(), func(cur fs.FS) (*Change, error) {
+	res, err := a.Update(t.Context(), func(cur fs.FS, _ string) (*Change, error) {
 		calls++
 		data, err := fs.ReadFile(cur, "from-b/file.txt")
 		sawB = append(sawB, err == nil && string(data) == "b")
@@ -778,7 +779,7 @@ func TestUpdateConflictOnBranchCreation(t *testing.T) {
 	a, b := rm.open(t), rm.open(t)
 	calls := 0
 	var bCommit string
-	res, err := a.Update(t.Context(), func(cur fs.FS) (*Change, error) {
+	res, err := a.Update(t.Context(), func(cur fs.FS, _ string) (*Change, error) {
 		calls++
 		if calls == 1 {
 			bres, err := b.Update(t.Context(), constChange(&Change{Message: "b init", Files: files("b.txt", "b")}), UpdateOptions{AllowEmptyRepo: true})
@@ -810,7 +811,7 @@ func TestUpdateConflictGivesUp(t *testing.T) {
 	a := rm.open(t, func(o *Options) { o.Attempts = 3 })
 	b := rm.open(t)
 	calls := 0
-	res, err := a.Update(t.Context(), func(fs.FS) (*Change, error) {
+	res, err := a.Update(t.Context(), func(fs.FS, string) (*Change, error) {
 		calls++
 		mustUpdate(t, b, &Change{Message: fmt.Sprintf("b %d", calls), Files: files(fmt.Sprintf("b/%d", calls), "b")})
 		return &Change{Message: "a", Files: files("a.txt", "a")}, nil
@@ -855,7 +856,7 @@ git rev-parse refs/heads/main > "` + marker + `"
 	}
 	r := rm.open(t)
 	calls := 0
-	res, err := r.Update(t.Context(), func(fs.FS) (*Change, error) {
+	res, err := r.Update(t.Context(), func(fs.FS, string) (*Change, error) {
 		calls++
 		return &Change{Message: "a", Files: files("a.txt", "a")}, nil
 	}, UpdateOptions{})
@@ -896,7 +897,7 @@ func TestUpdateConcurrentWriters(t *testing.T) {
 			defer wg.Done()
 			<-start
 			dir := fmt.Sprintf("envs/g%d", i)
-			results[i], errs[i] = repos[i].Update(t.Context(), func(cur fs.FS) (*Change, error) {
+			results[i], errs[i] = repos[i].Update(t.Context(), func(cur fs.FS, _ string) (*Change, error) {
 				return &Change{Message: "write " + dir, Dirs: map[string]map[string][]byte{
 					dir: files("values.yaml", fmt.Sprintf("id: %d\n", i)),
 				}}, nil
@@ -948,7 +949,7 @@ func TestUpdateServerDown(t *testing.T) {
 	rm.srv.SetDown(true)
 	calls := 0
 	start := time.Now()
-	res, err := r.Update(t.Context(), func(fs.FS) (*Change, error) {
+	res, err := r.Update(t.Context(), func(fs.FS, string) (*Change, error) {
 		calls++
 		return &Change{Message: "a", Files: files("a.txt", "a")}, nil
 	}, UpdateOptions{})
@@ -987,7 +988,7 @@ func TestUpdateServerDownDuringPush(t *testing.T) {
 	rm := newRemote(t)
 	head := rm.seed(t, &Change{Message: "init", Files: files("README.md", "r")})
 	r := rm.open(t)
-	res, err := r.Update(t.Context(), func(fs.FS) (*Change, error) {
+	res, err := r.Update(t.Context(), func(fs.FS, string) (*Change, error) {
 		rm.srv.SetDown(true)
 		return &Change{Message: "lost", Files: files("lost.txt", "x")}, nil
 	}, UpdateOptions{})
@@ -1215,7 +1216,7 @@ func TestLocalWorkingCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	called := false
-	_, err = r.Update(t.Context(), func(fs.FS) (*Change, error) {
+	_, err = r.Update(t.Context(), func(fs.FS, string) (*Change, error) {
 		called = true
 		return &Change{Message: "x", Files: files("y.txt", "y")}, nil
 	}, UpdateOptions{})
@@ -1439,9 +1440,19 @@ func TestClassify(t *testing.T) {
 	if err := classify(fmt.Errorf("x: %w", transport.ErrRepositoryNotFound)); !errors.Is(err, ErrNoBranch) {
 		t.Errorf("repository not found: %v", err)
 	}
+	if err := classify(fmt.Errorf("x: %w", transport.ErrRepositoryNotFound)); engine.IsTemporary(err) {
+		t.Errorf("a missing repository is not temporary: %v", err)
+	}
+	for _, auth := range []error{transport.ErrAuthenticationRequired, transport.ErrAuthorizationFailed} {
+		if err := classify(fmt.Errorf("fetch: %w", auth)); engine.IsTemporary(err) || !errors.Is(err, auth) {
+			t.Errorf("refused credentials are terminal and kept: %v", err)
+		}
+	}
+	// What the transport could not get through (the network, the server)
+	// may work next time: marked temporary, the cause kept.
 	other := errors.New("connection refused")
-	if err := classify(other); err != other {
-		t.Errorf("other errors are returned as they are: %v", err)
+	if err := classify(other); !errors.Is(err, other) || !engine.IsTemporary(err) {
+		t.Errorf("a transport failure is temporary and keeps its cause: %v", err)
 	}
 }
 

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/offshoot-dev/offshoot/internal/engine"
 	"io/fs"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // Review branches: in pull-request mode a change is not pushed to the
@@ -19,34 +19,38 @@ import (
 // request then proposes. Pushing the same content again is a no-op, so the
 // pull request is never churned.
 
-// ReviewResult of a Propose.
-type ReviewResult struct {
-	Commit  string // head of the review branch
-	Base    string // the commit it is built on
-	Changed bool   // false: the review branch already held exactly this
-}
-
 func (r *Repo) reviewTracking(branch string) plumbing.ReferenceName {
 	return plumbing.NewRemoteReferenceName("origin", branch)
 }
 
-// fetchBranch fetches one branch into its tracking ref; found is false
-// when the remote has no such branch.
-func (r *Repo) fetchBranch(ctx context.Context, branch string) (found bool, err error) {
-	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", branch, r.reviewTracking(branch)))
-	err = r.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: r.opts.Auth, Force: true})
-	switch {
-	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
-		return true, nil
-	case errors.Is(err, transport.ErrEmptyRemoteRepository), isNoMatchingRef(err):
-		_ = r.repo.Storer.RemoveReference(r.reviewTracking(branch))
-		return false, nil
+// reviewHead is a review branch's head as the last fetch saw it (every
+// fetch brings the review branches along), or nil when it has none.
+func (r *Repo) reviewHead(branch string) (*object.Commit, error) {
+	ref, err := r.repo.Reference(r.reviewTracking(branch), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil, nil
 	}
-	return false, fmt.Errorf("fetch %s from %s: %w", branch, redact(r.remote), classify(err))
+	if err != nil {
+		return nil, err
+	}
+	return r.repo.CommitObject(ref.Hash())
 }
 
-// SnapshotBranch returns the files at the head of another branch of the
-// environments repo (a review branch), or ok=false when it does not exist.
+// ensureFetched fetches once if this Repo has not fetched yet, so that the
+// review branches are known.
+func (r *Repo) ensureFetched(ctx context.Context) error {
+	if r.known {
+		return nil
+	}
+	if err := r.fetch(ctx); err != nil {
+		return err
+	}
+	r.known = true
+	return nil
+}
+
+// SnapshotBranch returns the files at the head of a review branch as the
+// last Snapshot fetched it, or ok=false when it does not exist.
 func (r *Repo) SnapshotBranch(ctx context.Context, branch string) (files fs.FS, head string, ok bool, err error) {
 	if r.local {
 		return nil, "", false, errors.New("pull-request mode needs a remote environments repo, not a local working copy")
@@ -57,16 +61,11 @@ func (r *Repo) SnapshotBranch(ctx context.Context, branch string) (files fs.FS, 
 		return nil, "", false, err
 	}
 	defer r.lock.Unlock()
-	found, err := r.fetchBranch(ctx, branch)
-	if err != nil || !found {
+	if err := r.ensureFetched(ctx); err != nil {
 		return nil, "", false, err
 	}
-	ref, err := r.repo.Reference(r.reviewTracking(branch), true)
-	if err != nil {
-		return nil, "", false, err
-	}
-	c, err := r.repo.CommitObject(ref.Hash())
-	if err != nil {
+	c, err := r.reviewHead(branch)
+	if err != nil || c == nil {
 		return nil, "", false, err
 	}
 	t, err := c.Tree()
@@ -76,65 +75,61 @@ func (r *Repo) SnapshotBranch(ctx context.Context, branch string) (files fs.FS, 
 	return newTreeFS(r.repo.Storer, t), c.Hash.String(), true, nil
 }
 
-// Propose builds the change as one commit on top of the branch head and
-// force-pushes it to the review branch — unless the review branch already
-// holds the same tree, in which case nothing is pushed.
-func (r *Repo) Propose(ctx context.Context, branch string, fn ChangeFunc) (ReviewResult, error) {
+// Propose builds the change as one commit on top of the branch head (as
+// the last Snapshot fetched it) and force-pushes it to the review branch —
+// unless the review branch already holds the same tree, in which case
+// nothing is pushed.
+func (r *Repo) Propose(ctx context.Context, branch string, fn ChangeFunc) (engine.Proposal, error) {
 	if r.local {
-		return ReviewResult{}, errors.New("pull-request mode needs a remote environments repo, not a local working copy")
+		return engine.Proposal{}, errors.New("pull-request mode needs a remote environments repo, not a local working copy")
 	}
 	if branch == r.opts.Branch {
-		return ReviewResult{}, fmt.Errorf("review branch %q is the environments repo's own branch", branch)
+		return engine.Proposal{}, fmt.Errorf("review branch %q is the environments repo's own branch", branch)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := lockCtx(ctx, r.lock); err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
 	defer r.lock.Unlock()
-	head, err := r.head(ctx)
+	if err := r.ensureFetched(ctx); err != nil {
+		return engine.Proposal{}, err
+	}
+	head, err := r.cachedHead()
 	if err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
 	if head == nil {
-		return ReviewResult{}, fmt.Errorf("%w: %s has no branch %q (run offshoot init)", ErrNoBranch, redact(r.opts.Location), r.opts.Branch)
+		return engine.Proposal{}, fmt.Errorf("%w: %s has no branch %q (run offshoot init)", ErrNoBranch, redact(r.opts.Location), r.opts.Branch)
 	}
 	base, err := head.Tree()
 	if err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
-	change, err := fn(newTreeFS(r.repo.Storer, base))
+	change, err := fn(newTreeFS(r.repo.Storer, base), head.Hash.String())
 	if err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
-	res := ReviewResult{Base: head.Hash.String()}
+	res := engine.Proposal{}
 	if change.Empty() {
 		return res, nil
 	}
 	trie, err := buildTrie(change)
 	if err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
 	tree, err := writeTree(r.repo.Storer, base.Hash, trie)
 	if err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
 	if tree.IsZero() {
-		return ReviewResult{}, errors.New("refusing to propose an empty tree")
+		return engine.Proposal{}, errors.New("refusing to propose an empty tree")
 	}
-	found, err := r.fetchBranch(ctx, branch)
+	cur, err := r.reviewHead(branch)
 	if err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
-	if found {
-		ref, err := r.repo.Reference(r.reviewTracking(branch), true)
-		if err != nil {
-			return ReviewResult{}, err
-		}
-		cur, err := r.repo.CommitObject(ref.Hash())
-		if err != nil {
-			return ReviewResult{}, err
-		}
+	if cur != nil {
 		if cur.TreeHash == tree {
 			res.Commit = cur.Hash.String()
 			return res, nil // the review branch already proposes exactly this
@@ -148,15 +143,15 @@ func (r *Repo) Propose(ctx context.Context, branch string, fn ChangeFunc) (Revie
 	commit := &object.Commit{Author: sig, Committer: sig, Message: change.Message, TreeHash: tree, ParentHashes: []plumbing.Hash{head.Hash}}
 	obj := r.repo.Storer.NewEncodedObject()
 	if err := commit.Encode(obj); err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
 	h, err := r.repo.Storer.SetEncodedObject(obj)
 	if err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
 	local := plumbing.NewBranchReferenceName(branch)
 	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(local, h)); err != nil {
-		return ReviewResult{}, err
+		return engine.Proposal{}, err
 	}
 	err = r.repo.PushContext(ctx, &git.PushOptions{
 		RemoteName: "origin",
@@ -164,10 +159,10 @@ func (r *Repo) Propose(ctx context.Context, branch string, fn ChangeFunc) (Revie
 		Auth:       r.opts.Auth,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return ReviewResult{}, fmt.Errorf("push %s to %s: %w", branch, redact(r.remote), classify(err))
+		return engine.Proposal{}, fmt.Errorf("push %s to %s: %w", branch, redact(r.remote), classify(err))
 	}
 	_ = r.repo.Storer.SetReference(plumbing.NewHashReference(r.reviewTracking(branch), h))
-	return ReviewResult{Commit: h.String(), Base: head.Hash.String(), Changed: true}, nil
+	return engine.Proposal{Commit: h.String(), Changed: true}, nil
 }
 
 // DeleteBranch removes a review branch from the remote; a branch that is
@@ -178,11 +173,13 @@ func (r *Repo) DeleteBranch(ctx context.Context, branch string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	found, err := r.fetchBranch(ctx, branch)
-	if err != nil || !found {
+	if err := r.ensureFetched(ctx); err != nil {
 		return err
 	}
-	err = r.repo.PushContext(ctx, &git.PushOptions{
+	if cur, err := r.reviewHead(branch); err != nil || cur == nil {
+		return err
+	}
+	err := r.repo.PushContext(ctx, &git.PushOptions{
 		RemoteName: "origin",
 		RefSpecs:   []config.RefSpec{config.RefSpec(":" + plumbing.NewBranchReferenceName(branch).String())},
 		Auth:       r.opts.Auth,

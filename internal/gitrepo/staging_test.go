@@ -92,7 +92,7 @@ func TestFailedPushLeavesNoObjects(t *testing.T) {
 		dirs[fmt.Sprintf("envs/e%03d", i)] = files("env.yaml", fmt.Sprintf("n: %d\n", i))
 	}
 	for _, c := range []*Change{{Message: "small", Files: files("lost.txt", "x")}, {Message: "large", Dirs: dirs}} {
-		_, err := r.Update(t.Context(), func(fs.FS) (*Change, error) {
+		_, err := r.Update(t.Context(), func(fs.FS, string) (*Change, error) {
 			rm.srv.SetDown(true)
 			return c, nil
 		}, UpdateOptions{})

@@ -38,7 +38,7 @@ func TestLargeDirectoryThroughTheTreeCache(t *testing.T) {
 		}
 		// What the change function sees is the current head, read through
 		// the cache.
-		res, err := r.Update(t.Context(), func(files fs.FS) (*Change, error) {
+		res, err := r.Update(t.Context(), func(files fs.FS, _ string) (*Change, error) {
 			got, err := fs.ReadFile(files, "envs/e001/env.yaml")
 			if err != nil || string(got) != want["envs/e001/env.yaml"] {
 				return nil, fmt.Errorf("envs/e001/env.yaml = %q, %v; want %q", got, err, want["envs/e001/env.yaml"])

@@ -54,7 +54,7 @@ func (s *Server) Mux(o HTTPOptions) http.Handler {
 		if !fresh {
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 			defer cancel()
-			if _, _, err := s.LoadConfig(ctx); err != nil {
+			if _, err := s.o.Engine.Config(ctx); err != nil {
 				http.Error(w, "environments repo not reachable: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}
@@ -70,17 +70,17 @@ func (s *Server) Mux(o HTTPOptions) http.Handler {
 	return mux
 }
 
-// ServeHTTP runs offshoot serve until ctx is done: the HTTP endpoints, the
-// worker and the periodic reconcile. On shutdown it stops accepting
+// Serve runs offshoot serve until ctx is done: the HTTP endpoints and the
+// worker (with its periodic reconcile). On shutdown it stops accepting
 // requests, then lets the worker finish what was queued.
-func (s *Server) ServeHTTP(ctx context.Context, o HTTPOptions) error {
+func (s *Server) Serve(ctx context.Context, o HTTPOptions) error {
 	if len(o.Secret) == 0 {
-		return errors.New("a webhook secret is required (--webhook-secret-file or OFFSHOOT_WEBHOOK_SECRET)")
+		return errors.New("a webhook secret is required")
 	}
 	if o.Logger == nil {
 		o.Logger = s.o.Logger
 	}
-	if _, _, err := s.LoadConfig(ctx); err != nil {
+	if _, err := s.o.Engine.Config(ctx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", o.Listen)
@@ -91,27 +91,7 @@ func (s *Server) ServeHTTP(ctx context.Context, o HTTPOptions) error {
 	workCtx, stopWork := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); s.Run(workCtx) }()
-	if o.ReconcileInterval > 0 && s.o.App != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(o.ReconcileInterval)
-			defer t.Stop()
-			for {
-				if res, err := s.Reconcile(workCtx); err != nil {
-					s.o.Logger.Error("reconcile failed", "error", err.Error())
-				} else {
-					s.o.Logger.Info("reconciled", "created", len(res.Created), "updated", len(res.Updated), "deleted", len(res.Deleted))
-				}
-				select {
-				case <-workCtx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		}()
-	}
+	go func() { defer wg.Done(); s.Run(workCtx, o.ReconcileInterval) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.o.Logger.Info("serving", "addr", ln.Addr().String())

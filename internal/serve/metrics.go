@@ -10,6 +10,7 @@ type Metrics struct {
 	CommitSeconds    prometheus.Histogram
 	ReconcileSeconds prometheus.Histogram
 	Environments     prometheus.Gauge
+	Failures         *prometheus.CounterVec // failed batches by class: temporary (retried) or terminal
 }
 
 // NewMetrics registers the metrics with reg (nil: a private registry).
@@ -22,7 +23,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "offshoot_webhook_requests_total", Help: "Webhook requests by GitHub event and outcome.",
 		}, []string{"event", "outcome"}),
 		Applied: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "offshoot_events_applied_total", Help: "Queued events by source and what their batch did (applied, up_to_date, refused, retry).",
+			Name: "offshoot_events_applied_total", Help: "Queued events by source and what became of them (applied, up_to_date, proposed, skipped, refused, retry, failed).",
 		}, []string{"source", "outcome"}),
 		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "offshoot_queue_depth", Help: "Branches waiting to be applied.",
@@ -39,6 +40,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "offshoot_environments", Help: "Environments in the environments repo at the last reconcile.",
 		}),
 	}
-	reg.MustRegister(m.Events, m.Applied, m.QueueDepth, m.CommitSeconds, m.ReconcileSeconds, m.Environments)
+	m.Failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "offshoot_batch_failures_total", Help: "Batches that failed, by class: temporary (retried with backoff) or terminal (reported, not retried).",
+	}, []string{"class"})
+	reg.MustRegister(m.Events, m.Applied, m.QueueDepth, m.CommitSeconds, m.ReconcileSeconds, m.Environments, m.Failures)
 	return m
 }

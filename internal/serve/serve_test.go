@@ -128,7 +128,10 @@ func (w *world) server(window time.Duration) *serve.Server {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return serve.New(serve.Options{Engine: w.engine(cache), App: app, Window: window, RetryDelay: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(tlog{w.t}, nil))})
+	eng := w.engine(cache)
+	eng.App = app
+	return serve.New(serve.Options{Engine: eng, Window: window, Retry: engine.Backoff{Base: 50 * time.Millisecond, Max: 50 * time.Millisecond},
+		Logger: slog.New(slog.NewTextHandler(tlog{w.t}, nil))})
 }
 
 func (w *world) envs() map[string]*generator.Environment {
@@ -184,12 +187,12 @@ var zero = strings.Repeat("0", 40)
 
 func startHTTP(t *testing.T, s *serve.Server) (string, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, _, err := s.LoadConfig(ctx); err != nil {
+	if _, err := s.Engine().Config(ctx); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(s.Mux(serve.HTTPOptions{Secret: secret}))
 	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
+	go func() { s.Run(ctx, 0); close(done) }()
 	stop := func() { hs.Close(); cancel(); <-done }
 	t.Cleanup(stop)
 	return hs.URL, stop
@@ -429,7 +432,7 @@ func TestReadyAfterWarmUp(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
+	go func() { s.Run(ctx, 0); close(done) }()
 	defer func() { cancel(); <-done }()
 	for deadline := time.Now().Add(30 * time.Second); !s.Warmed(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -457,7 +460,7 @@ func TestHTTPEndpointsAndGracefulShutdown(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- s.ServeHTTP(ctx, serve.HTTPOptions{Listen: "127.0.0.1:0", Secret: secret, Registry: reg, Ready: func(a string) { addrc <- a }})
+		done <- s.Serve(ctx, serve.HTTPOptions{Listen: "127.0.0.1:0", Secret: secret, Registry: reg, Ready: func(a string) { addrc <- a }})
 	}()
 	url := "http://" + <-addrc
 	// Ready once the worker has warmed up (one build, nothing committed).
@@ -521,7 +524,8 @@ func TestRefreshAfterCommit(t *testing.T) {
 	w := newWorld(t)
 	var mu sync.Mutex
 	var refreshed, paths []string
-	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, Notify: func(_ context.Context, p engine.Pushed) error {
+	eng := w.engine(t.TempDir())
+	eng.Notifier = notifyFunc(func(_ context.Context, p engine.Pushed) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(p.Commit) != 40 || p.Commit != w.git(w.envBare, "rev-parse", "main") {
@@ -533,7 +537,8 @@ func TestRefreshAfterCommit(t *testing.T) {
 		refreshed = append(refreshed, p.Apps...)
 		paths = append(paths, p.Paths...)
 		return nil
-	}})
+	})
+	s := serve.New(serve.Options{Engine: eng, Window: time.Millisecond})
 	mainSHA := w.git(w.appDir, "rev-parse", "main")
 	for range 2 { // the same event twice
 		if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: mainSHA}); err != nil {
@@ -559,15 +564,17 @@ func TestNotifyIsBounded(t *testing.T) {
 	w := newWorld(t)
 	var mu sync.Mutex
 	var deadlines []bool
-	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, NotifyTimeout: 50 * time.Millisecond,
-		Notify: func(ctx context.Context, _ engine.Pushed) error {
-			_, has := ctx.Deadline()
-			<-ctx.Done() // an Argo CD that never answers
-			mu.Lock()
-			defer mu.Unlock()
-			deadlines = append(deadlines, has)
-			return ctx.Err()
-		}})
+	eng := w.engine(t.TempDir())
+	eng.NotifyTimeout = 50 * time.Millisecond
+	eng.Notifier = notifyFunc(func(ctx context.Context, _ engine.Pushed) error {
+		_, has := ctx.Deadline()
+		<-ctx.Done() // an Argo CD that never answers
+		mu.Lock()
+		defer mu.Unlock()
+		deadlines = append(deadlines, has)
+		return ctx.Err()
+	})
+	s := serve.New(serve.Options{Engine: eng, Window: time.Millisecond})
 	mainSHA := w.git(w.appDir, "rev-parse", "main")
 	for _, sha := range []string{mainSHA, "0123456789abcdef0123456789abcdef01234567"} {
 		if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: sha}); err != nil {
@@ -583,3 +590,7 @@ func TestNotifyIsBounded(t *testing.T) {
 		t.Fatalf("notifications %v, want two, each with a deadline", deadlines)
 	}
 }
+
+type notifyFunc func(context.Context, engine.Pushed) error
+
+func (f notifyFunc) Notify(ctx context.Context, p engine.Pushed) error { return f(ctx, p) }

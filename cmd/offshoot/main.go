@@ -14,6 +14,7 @@ import (
 	"github.com/offshoot-dev/offshoot/clone"
 	"github.com/offshoot-dev/offshoot/generator"
 	"github.com/offshoot-dev/offshoot/internal/argocd"
+	"github.com/offshoot-dev/offshoot/internal/gitcache"
 )
 
 // Exit codes, decided here and nowhere else.
@@ -55,6 +56,8 @@ func exitCode(err error) int {
 		return exitUnsafe
 	case errors.Is(err, argocd.ErrNotReady):
 		return exitPending
+	case errors.Is(err, gitcache.ErrInsecureCredentials):
+		return exitUsage
 	case errors.As(err, &ue), errors.As(err, &be), errors.As(err, &fe):
 		return exitUsage
 	}

@@ -91,6 +91,9 @@ type Repo struct {
 	// pushed, so the next Update may build on it without fetching first
 	// (the push's lease catches a remote that moved meanwhile).
 	known bool
+	// snapshotted: the last call was a Snapshot, which fetched; the next
+	// Update's no-change answer needs no second fetch to be sure.
+	snapshotted bool
 	// trees keeps the large decoded trees (envs/) between updates.
 	trees *treeCache
 	// pushCaps are the receive-pack capabilities the remote advertised at
@@ -274,6 +277,7 @@ func (r *Repo) Snapshot(ctx context.Context) (fs.FS, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	r.snapshotted = !r.local
 	return r.files(t), c.Hash.String(), nil
 }
 
@@ -293,6 +297,7 @@ func (r *Repo) Update(ctx context.Context, fn ChangeFunc, uo UpdateOptions) (Res
 		return Result{}, err
 	}
 	defer r.lock.Unlock()
+	defer func() { r.snapshotted = false }()
 	for attempt := 1; ; attempt++ {
 		optimistic := attempt == 1 && !r.local && r.known
 		res, err := r.updateOnce(ctx, fn, uo, optimistic)
@@ -336,8 +341,11 @@ func (r *Repo) updateOnce(ctx context.Context, fn ChangeFunc, uo UpdateOptions, 
 	var head *object.Commit
 	if optimistic {
 		head, err = r.cachedHead()
+		snapshotted := r.snapshotted
 		defer func() {
-			if res.Changed || errors.Is(err, ErrConflict) {
+			// A Snapshot fetched this head just before (the engine's
+			// batch): trust it, as the plan itself did.
+			if res.Changed || errors.Is(err, ErrConflict) || snapshotted {
 				return
 			}
 			if moved, ferr := r.moved(ctx, head); ferr != nil {

@@ -35,7 +35,10 @@ type Server struct {
 	pushes int
 	// pushAdverts counts receive-pack advertisements (GET info/refs).
 	pushAdverts int
-	backend     string
+	// fetches counts upload-pack advertisements (the start of every fetch
+	// or clone) by repository path ("/name.git").
+	fetches map[string]int
+	backend string
 }
 
 // Backend finds git-http-backend.
@@ -82,6 +85,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasSuffix(r.URL.Path, "/info/refs") && r.URL.Query().Get("service") == "git-receive-pack" {
 		s.pushAdverts++
 	}
+	if strings.HasSuffix(r.URL.Path, "/info/refs") && r.URL.Query().Get("service") == "git-upload-pack" {
+		if s.fetches == nil {
+			s.fetches = map[string]int{}
+		}
+		s.fetches[strings.TrimSuffix(r.URL.Path, "/info/refs")]++
+	}
 	s.mu.Unlock()
 	if down {
 		http.Error(w, "git server is down", http.StatusServiceUnavailable)
@@ -118,6 +127,14 @@ func (s *Server) PushAdverts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.pushAdverts
+}
+
+// Fetches counts the fetches (and clones) of repository name so far: the
+// upload-pack advertisements served for it (GET info/refs).
+func (s *Server) Fetches(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetches["/"+name+".git"]
 }
 
 // Pushes counts receive-pack requests seen so far (POST git-receive-pack).

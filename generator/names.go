@@ -120,3 +120,11 @@ func EnvName(branch string) (string, error) {
 	}
 	return slug + "-" + suffix, nil
 }
+
+// ShortSHA is a commit SHA as offshoot shows it: its first 12 hex digits.
+func ShortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}

@@ -164,7 +164,7 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 		env.URL = cfg.URL(env.Name)
 		env.Namespace = cfg.Namespace(env.Name)
 		env.Protected = cfg.IsProtected(env.Branch)
-		msg := fmt.Sprintf("offshoot: %s → %s\n\nBranch: %s\nCommit: %s", req.Branch, shortSHA(req.SHA), req.Branch, req.SHA)
+		msg := fmt.Sprintf("offshoot: %s → %s\n\nBranch: %s\nCommit: %s", req.Branch, ShortSHA(req.SHA), req.Branch, req.SHA)
 		return finish(cfg, repo, OpSync, &env, prev, req, msg)
 	}
 	env := &Environment{
@@ -205,7 +205,7 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 		src = &clone.Source{Env: parent.Name, Branch: parent.Branch, ServerName: parent.Database.ServerName, TargetTime: at(req.At)}
 	}
 	env.Database = newIncarnation(env, 1, src, req.Now)
-	msg := fmt.Sprintf("offshoot: create %s at %s\n\nBranch: %s\nCommit: %s\n%s", req.Branch, shortSHA(req.SHA), req.Branch, req.SHA, cloneLine(env))
+	msg := fmt.Sprintf("offshoot: create %s at %s\n\nBranch: %s\nCommit: %s\n%s", req.Branch, ShortSHA(req.SHA), req.Branch, req.SHA, cloneLine(env))
 	return finish(cfg, repo, OpSync, env, nil, req, msg)
 }
 
@@ -367,12 +367,6 @@ func cloneLine(env *Environment) string {
 		env.Database.Cluster, src.Branch, src.ServerName, pit, env.Database.ServerName)
 }
 
-func shortSHA(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
-}
 
 func displayParent(p string) string {
 	if p == "" {

@@ -72,9 +72,4 @@ func runInit(ctx context.Context, o *initOptions) error {
 	return nil
 }
 
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
+var short = generator.ShortSHA

@@ -14,16 +14,18 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/offshoot-dev/offshoot/generator"
 )
 
 // Labels and annotations the offshoot ApplicationSet puts on every
 // Application (manifests/argocd/applicationset.yaml).
 const (
 	LabelManagedBy      = "app.kubernetes.io/managed-by"
-	LabelEnv            = "offshoot.dev/env"
-	AnnotationBranch    = "offshoot.dev/branch"
-	AnnotationParent    = "offshoot.dev/parent-branch"
-	AnnotationSHA       = "offshoot.dev/sha"
+	LabelEnv            = generator.AppLabel
+	AnnotationBranch    = generator.AnnotationBranch
+	AnnotationParent    = generator.AnnotationParent
+	AnnotationSHA       = generator.AnnotationSHA
 	AnnotationExtLink   = "link.argocd.argoproj.io/external-link"
 	ManagedBySelector   = LabelManagedBy + "=offshoot"
 	controlPlaneNSInURL = "argocd"

@@ -170,18 +170,10 @@ func Statuses(ctx context.Context, c Client, envs []*generator.Environment, sing
 			it.DeployedSHA = s.DeployedTag("")
 		}
 		if s.SHA != e.SHA && it.Message == "" {
-			it.Message = fmt.Sprintf("the Application is still at %s: Argo CD has not read this commit of the environments repo yet", Short(s.SHA))
+			it.Message = fmt.Sprintf("the Application is still at %s: Argo CD has not read this commit of the environments repo yet", generator.ShortSHA(s.SHA))
 		}
 		it.Ready = s.Done(e.SHA, syncOnly)
 		items = append(items, it)
 	}
 	return items, nil
-}
-
-// Short is a commit SHA as offshoot prints it (12 hex digits).
-func Short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

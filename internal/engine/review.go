@@ -227,7 +227,7 @@ func prText(p *generator.Plan, inMain bool, before, after []byte, preface string
 	case !inMain:
 		title = fmt.Sprintf("offshoot: create environment %s", env.Branch)
 	default:
-		title = fmt.Sprintf("offshoot: deploy %s to %s", shortSHA(env.SHA), env.Branch)
+		title = fmt.Sprintf("offshoot: deploy %s to %s", generator.ShortSHA(env.SHA), env.Branch)
 	}
 	var b strings.Builder
 	b.WriteString(preface)
@@ -307,12 +307,6 @@ func cutDiff(d string, max int, branch string) string {
 
 func mdCode(s string) string { return strings.ReplaceAll(s, "`", "'") }
 
-func shortSHA(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
-}
 
 // unifiedDiff is a line diff of a and b with three lines of context.
 func unifiedDiff(a, b string) string {

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	gh "github.com/google/go-github/v62/github"
+
+	"github.com/offshoot-dev/offshoot/generator"
 )
 
 // MaxStatusDescription is GitHub's limit for a commit status description.
@@ -18,7 +20,7 @@ const MaxStatusDescription = 140
 // failure or error. The description is cut to 140 characters with "…";
 // targetURL may be empty.
 func (c *Client) SetStatus(ctx context.Context, repo Repo, sha, statusContext, state, description, targetURL string) error {
-	op := fmt.Sprintf("set status %s on %s@%s", statusContext, repo, short(sha))
+	op := fmt.Sprintf("set status %s on %s@%s", statusContext, repo, generator.ShortSHA(sha))
 	if err := repo.validate(); err != nil {
 		return &APIError{Op: op, Message: err.Error()}
 	}
@@ -139,11 +141,4 @@ func (c *Client) findComment(ctx context.Context, repo Repo, number int, marker 
 		}
 		opts.Page = resp.NextPage
 	}
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

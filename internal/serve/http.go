@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -74,9 +73,6 @@ func (s *Server) Mux(o HTTPOptions) http.Handler {
 // worker (with its periodic reconcile). On shutdown it stops accepting
 // requests, then lets the worker finish what was queued.
 func (s *Server) Serve(ctx context.Context, o HTTPOptions) error {
-	if len(o.Secret) == 0 {
-		return errors.New("a webhook secret is required")
-	}
 	if o.Logger == nil {
 		o.Logger = s.o.Logger
 	}

@@ -77,9 +77,9 @@ func (o *Overlay) ReadDir(name string) ([]fs.DirEntry, error) {
 			}
 			rest := strings.TrimPrefix(rel, prefix)
 			if i := strings.IndexByte(rest, '/'); i >= 0 {
-				entries[rest[:i]] = memfs.Info{N: rest[:i], Dir: true}
+				entries[rest[:i]] = memfs.Info{FileName: rest[:i], Dir: true}
 			} else {
-				entries[rest] = memfs.Info{N: rest, Sz: int64(len(files[rel]))}
+				entries[rest] = memfs.Info{FileName: rest, Bytes: int64(len(files[rel]))}
 			}
 		}
 		if len(entries) == 0 && name != d {
@@ -112,7 +112,7 @@ func (o *Overlay) ReadDir(name string) ([]fs.DirEntry, error) {
 				}
 				first := strings.SplitN(rest, "/", 2)[0]
 				if _, ok := entries[first]; !ok {
-					entries[first] = memfs.Info{N: first, Dir: true}
+					entries[first] = memfs.Info{FileName: first, Dir: true}
 					added = true
 				}
 			}
@@ -121,7 +121,7 @@ func (o *Overlay) ReadDir(name string) ([]fs.DirEntry, error) {
 		if files == nil {
 			delete(entries, child)
 		} else {
-			entries[child] = memfs.Info{N: child, Dir: true}
+			entries[child] = memfs.Info{FileName: child, Dir: true}
 			added = true
 		}
 	}
@@ -145,7 +145,7 @@ func (o *Overlay) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	var info fs.FileInfo = memfs.Info{N: path.Base(name), Dir: true}
+	var info fs.FileInfo = memfs.Info{FileName: path.Base(name), Dir: true}
 	if _, _, rep := o.replaced(name); !rep {
 		if st, err := fs.Stat(o.Base, name); err == nil && st.IsDir() {
 			info = st // a merged ancestor: keep what the base says of it

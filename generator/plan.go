@@ -290,7 +290,7 @@ func (p *Plan) Validate(repo fs.FS) error {
 		return nil
 	}
 	b := p.pending
-	out, objs, err := build(repo, b.dir, b.files, b.wantYAML)
+	out, objs, err := checkBuild(repo, b.dir, b.files, b.wantYAML)
 	if err != nil {
 		return err
 	}
@@ -366,7 +366,6 @@ func cloneLine(env *Environment) string {
 	return fmt.Sprintf("Database: %s, recovered from %s's archive %s (%s), archiving to %s",
 		env.Database.Cluster, src.Branch, src.ServerName, pit, env.Database.ServerName)
 }
-
 
 func displayParent(p string) string {
 	if p == "" {

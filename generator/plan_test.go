@@ -3,6 +3,7 @@ package generator
 import (
 	"errors"
 	"flag"
+	"github.com/offshoot-dev/offshoot/internal/kustomize"
 	"os"
 	"path/filepath"
 	"sort"
@@ -379,7 +380,7 @@ func TestBrokenBaseFailsValidation(t *testing.T) {
 	r := demo(t)
 	r.fs["base/app/deployment.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: other\n")}
 	_, err := r.do(Request{Op: OpSync, Branch: "feature_9", Parent: "master", SHA: "1234567"})
-	var be *BuildError
+	var be *kustomize.BuildError
 	if err == nil || (!errors.As(err, &be) && !strings.Contains(err.Error(), "Deployment")) {
 		t.Fatalf("want a build/validation error, got %v", err)
 	}
@@ -400,7 +401,7 @@ func TestBuiltEnvironmentsPassCRDSchemas(t *testing.T) {
 	r.must(Request{Op: OpSync, Branch: "feature/PITR", Parent: "staging", SHA: "abcdef0", At: &at})
 	r.must(Request{Op: OpRefresh, Branch: "feature_1"})
 	for _, e := range mustList(t, r) {
-		out, _, err := Build(r.fs, EnvDir(e.Name), nil)
+		out, _, err := BuildEnv(r.fs, EnvDir(e.Name), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -109,7 +109,7 @@ func (e *Engine) Render(ctx context.Context, branch string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := generator.Build(files, generator.EnvDir(env.Name), nil)
+	out, _, err := generator.BuildEnv(files, generator.EnvDir(env.Name), nil)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", branch, err)
 	}
@@ -137,7 +137,7 @@ func (e *Engine) Warm(ctx context.Context) (string, error) {
 		if !d.IsDir() {
 			continue
 		}
-		if _, _, err := generator.Build(files, generator.EnvDir(d.Name()), nil); err != nil {
+		if _, _, err := generator.BuildEnv(files, generator.EnvDir(d.Name()), nil); err != nil {
 			return d.Name(), fmt.Errorf("warm-up build of %s: %w", d.Name(), err)
 		}
 		return d.Name(), nil

@@ -130,14 +130,14 @@ func (e *Engine) propose(ctx context.Context, snap *snapshot, req generator.Requ
 	}
 	before := []byte(nil)
 	if inMain {
-		if b, _, err := generator.Build(mainFS, dir, nil); err == nil {
+		if b, _, err := generator.BuildEnv(mainFS, dir, nil); err == nil {
 			before = b
 		}
 	}
 	after := plan.Built
 	if plan.UpToDate {
 		// Unchanged while its PR is open: the PR shows what the view holds.
-		if after, _, err = generator.Build(view, dir, nil); err != nil {
+		if after, _, err = generator.BuildEnv(view, dir, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -236,7 +236,7 @@ func (t treeFS) Open(name string) (fs.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		return memfs.Dir(memfs.Info{N: path.Base(name), Dir: true}, entries), nil
+		return memfs.Dir(memfs.Info{FileName: path.Base(name), Dir: true}, entries), nil
 	}
 	data, err := t.blob(name, e.Hash)
 	if err != nil {
@@ -260,11 +260,11 @@ func (d dirEntry) Type() fs.FileMode {
 }
 func (d dirEntry) Info() (fs.FileInfo, error) {
 	if d.IsDir() {
-		return memfs.Info{N: d.e.Name, Dir: true}, nil
+		return memfs.Info{FileName: d.e.Name, Dir: true}, nil
 	}
 	size, err := d.s.EncodedObjectSize(d.e.Hash)
 	if err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: d.e.Name, Err: err}
 	}
-	return memfs.Info{N: d.e.Name, Sz: size}, nil
+	return memfs.Info{FileName: d.e.Name, Bytes: size}, nil
 }

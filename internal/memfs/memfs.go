@@ -13,14 +13,14 @@ import (
 
 // Info is a FileInfo (and, for a directory listing, a DirEntry).
 type Info struct {
-	N    string
-	Sz   int64
-	Dir  bool
-	Perm fs.FileMode // default 0644 for files, 0755 for directories
+	FileName string
+	Bytes    int64
+	Dir      bool
+	Perm     fs.FileMode // default 0644 for files, 0755 for directories
 }
 
-func (i Info) Name() string { return i.N }
-func (i Info) Size() int64  { return i.Sz }
+func (i Info) Name() string { return i.FileName }
+func (i Info) Size() int64  { return i.Bytes }
 func (i Info) Mode() fs.FileMode {
 	switch {
 	case i.Dir && i.Perm == 0:
@@ -42,7 +42,7 @@ func (i Info) Info() (fs.FileInfo, error) { return i, nil }
 
 // File is an open regular file holding data.
 func File(name string, data []byte) fs.File {
-	return &file{Reader: bytes.NewReader(data), info: Info{N: name, Sz: int64(len(data))}}
+	return &file{Reader: bytes.NewReader(data), info: Info{FileName: name, Bytes: int64(len(data))}}
 }
 
 type file struct {

@@ -1,0 +1,326 @@
+package clone
+
+import (
+	_ "embed"
+	"time"
+)
+
+// The clone guard: an Argo CD Sync hook Job, run in every sync operation in
+// the wave between the object stores and the Cluster, that lets Argo CD
+// apply the Cluster only once CNPG can bootstrap it. See guard.py for what
+// it checks and docs/database.md for the rule.
+
+// Guard object names and settings.
+const (
+	// GuardName names the guard's ServiceAccount, Role and RoleBinding.
+	GuardName = "offshoot-clone-guard"
+	// GuardJobSuffix makes the Job name of a generation: <cluster>-guard.
+	GuardJobSuffix = "-guard"
+	// GuardRefusedExitCode is the guard's exit code for "never": the Job
+	// fails at once instead of retrying (podFailurePolicy FailJob).
+	GuardRefusedExitCode = 3
+	// DefaultGuardImage carries barman-cloud and python3: the plugin's
+	// own sidecar image (distroless; PATH=/venv/bin:...).
+	DefaultGuardImage = "ghcr.io/cloudnative-pg/plugin-barman-cloud-sidecar:v0.15.0"
+	// DefaultGuardTimeout bounds the wait (activeDeadlineSeconds).
+	DefaultGuardTimeout = 6 * time.Hour
+
+	HookAnnotation             = "argocd.argoproj.io/hook"
+	HookDeletePolicyAnnotation = "argocd.argoproj.io/hook-delete-policy"
+	guardCredentialsDir        = "/credentials"
+)
+
+//go:embed guard.py
+var guardScript string
+
+// GuardScript is the Python program the guard Job runs.
+func GuardScript() string { return guardScript }
+
+// GuardJobName is the guard Job of a Cluster (one per generation).
+func GuardJobName(cluster string) string { return cluster + GuardJobSuffix }
+
+// Job is a batch/v1 Job (the subset the guard uses).
+type Job struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     JobSpec    `json:"spec"`
+}
+
+// JobSpec bounds the guard: one pod at a time, a deadline, and no retry
+// of a refusal.
+type JobSpec struct {
+	BackoffLimit          *int32            `json:"backoffLimit,omitempty"`
+	ActiveDeadlineSeconds *int64            `json:"activeDeadlineSeconds,omitempty"`
+	PodFailurePolicy      *PodFailurePolicy `json:"podFailurePolicy,omitempty"`
+	Template              PodTemplateSpec   `json:"template"`
+}
+
+// PodFailurePolicy maps pod failures to Job actions.
+type PodFailurePolicy struct {
+	Rules []PodFailurePolicyRule `json:"rules"`
+}
+
+// PodFailurePolicyRule is one rule: an action on given exit codes.
+type PodFailurePolicyRule struct {
+	Action      string                      `json:"action"`
+	OnExitCodes *PodFailurePolicyOnExitCode `json:"onExitCodes,omitempty"`
+}
+
+// PodFailurePolicyOnExitCode matches container exit codes.
+type PodFailurePolicyOnExitCode struct {
+	ContainerName string  `json:"containerName,omitempty"`
+	Operator      string  `json:"operator"`
+	Values        []int32 `json:"values"`
+}
+
+// PodTemplateSpec is the guard's pod.
+type PodTemplateSpec struct {
+	Metadata TemplateMeta `json:"metadata,omitempty"`
+	Spec     PodSpec      `json:"spec"`
+}
+
+// TemplateMeta are the pod template's labels.
+type TemplateMeta struct {
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// PodSpec is the subset of core/v1 PodSpec the guard uses.
+type PodSpec struct {
+	ServiceAccountName string              `json:"serviceAccountName"`
+	RestartPolicy      string              `json:"restartPolicy"`
+	SecurityContext    *PodSecurityContext `json:"securityContext,omitempty"`
+	Containers         []Container         `json:"containers"`
+	Volumes            []Volume            `json:"volumes,omitempty"`
+}
+
+// PodSecurityContext runs the pod as a non-root user.
+type PodSecurityContext struct {
+	RunAsNonRoot   *bool           `json:"runAsNonRoot,omitempty"`
+	RunAsUser      *int64          `json:"runAsUser,omitempty"`
+	RunAsGroup     *int64          `json:"runAsGroup,omitempty"`
+	SeccompProfile *SeccompProfile `json:"seccompProfile,omitempty"`
+}
+
+// SeccompProfile selects the seccomp profile.
+type SeccompProfile struct {
+	Type string `json:"type"`
+}
+
+// Container is the subset of core/v1 Container the guard uses.
+type Container struct {
+	Name                     string                `json:"name"`
+	Image                    string                `json:"image"`
+	Command                  []string              `json:"command"`
+	Env                      []EnvVar              `json:"env,omitempty"`
+	VolumeMounts             []VolumeMount         `json:"volumeMounts,omitempty"`
+	Resources                *ResourceRequirements `json:"resources,omitempty"`
+	SecurityContext          *SecurityContext      `json:"securityContext,omitempty"`
+	TerminationMessagePolicy string                `json:"terminationMessagePolicy,omitempty"`
+}
+
+// SecurityContext hardens the guard's container.
+type SecurityContext struct {
+	AllowPrivilegeEscalation *bool         `json:"allowPrivilegeEscalation,omitempty"`
+	ReadOnlyRootFilesystem   *bool         `json:"readOnlyRootFilesystem,omitempty"`
+	Capabilities             *Capabilities `json:"capabilities,omitempty"`
+}
+
+// Capabilities to drop.
+type Capabilities struct {
+	Drop []string `json:"drop,omitempty"`
+}
+
+// VolumeMount mounts a volume into the container.
+type VolumeMount struct {
+	Name      string `json:"name"`
+	MountPath string `json:"mountPath"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+}
+
+// Volume is a Secret or an emptyDir volume.
+type Volume struct {
+	Name     string                `json:"name"`
+	Secret   *SecretVolumeSource   `json:"secret,omitempty"`
+	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+}
+
+// SecretVolumeSource projects a Secret; Optional lets the pod start before
+// the Secret exists (kubelet fills the volume when it appears).
+type SecretVolumeSource struct {
+	SecretName string `json:"secretName"`
+	Optional   *bool  `json:"optional,omitempty"`
+}
+
+// EmptyDirVolumeSource is a scratch directory.
+type EmptyDirVolumeSource struct{}
+
+// ServiceAccount is a core/v1 ServiceAccount.
+type ServiceAccount struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+}
+
+// Role is an rbac.authorization.k8s.io/v1 Role.
+type Role struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta   `json:"metadata"`
+	Rules    []PolicyRule `json:"rules"`
+}
+
+// PolicyRule grants verbs on resources.
+type PolicyRule struct {
+	APIGroups     []string `json:"apiGroups"`
+	Resources     []string `json:"resources"`
+	ResourceNames []string `json:"resourceNames,omitempty"`
+	Verbs         []string `json:"verbs"`
+}
+
+// RoleBinding is an rbac.authorization.k8s.io/v1 RoleBinding.
+type RoleBinding struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Subjects []Subject  `json:"subjects"`
+	RoleRef  RoleRef    `json:"roleRef"`
+}
+
+// Subject is whom a RoleBinding binds.
+type Subject struct {
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// RoleRef names the bound Role.
+type RoleRef struct {
+	APIGroup string `json:"apiGroup"`
+	Kind     string `json:"kind"`
+	Name     string `json:"name"`
+}
+
+// Guard is the guard's objects: the Job and the right to read its Cluster.
+type Guard struct {
+	ServiceAccount ServiceAccount
+	Role           Role
+	RoleBinding    RoleBinding
+	Job            Job
+}
+
+func buildGuard(set Settings, s Spec) Guard {
+	g := set.CloneGuard
+	image := g.Image
+	if image == "" {
+		image = DefaultGuardImage
+	}
+	timeout := DefaultGuardTimeout
+	if d, err := time.ParseDuration(g.Timeout); err == nil && g.Timeout != "" {
+		timeout = d
+	}
+	rbac := map[string]string{SyncWaveAnnotation: WaveStores}
+	c := set.ObjectStore.Credentials
+	env := []EnvVar{
+		{Name: "GUARD_NAMESPACE", ValueFrom: &EnvVarSource{FieldRef: &ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+		{Name: "GUARD_CLUSTER", Value: s.Cluster},
+		{Name: "GUARD_SERVER_NAME", Value: s.ServerName},
+		{Name: "GUARD_DESTINATION_PATH", Value: set.ObjectStore.DestinationPath},
+	}
+	if set.ObjectStore.EndpointURL != "" {
+		env = append(env, EnvVar{Name: "GUARD_ENDPOINT_URL", Value: set.ObjectStore.EndpointURL})
+	}
+	env = append(env,
+		EnvVar{Name: "GUARD_SECRET_NAME", Value: c.SecretName},
+		EnvVar{Name: "GUARD_CREDENTIALS_DIR", Value: guardCredentialsDir},
+		EnvVar{Name: "GUARD_ACCESS_KEY_ID_KEY", Value: c.AccessKeyIDKey},
+		EnvVar{Name: "GUARD_SECRET_ACCESS_KEY_KEY", Value: c.SecretAccessKeyKey},
+	)
+	if src := s.Source; src != nil {
+		env = append(env,
+			EnvVar{Name: "GUARD_PARENT_SERVER_NAME", Value: src.ServerName},
+			EnvVar{Name: "GUARD_PARENT_BRANCH", Value: src.Branch})
+		if src.TargetTime != nil {
+			env = append(env, EnvVar{Name: "GUARD_TARGET_TIME", Value: src.TargetTime.UTC().Format(time.RFC3339)})
+		}
+	}
+	env = append(env, EnvVar{Name: "HOME", Value: "/tmp"})
+	// The sidecar's own settings (e.g. AWS_REQUEST_CHECKSUM_CALCULATION)
+	// apply to the guard's barman-cloud too.
+	if sc := set.ObjectStore.InstanceSidecarConfiguration; sc != nil {
+		env = append(env, sc.Env...)
+	}
+	f, t := false, true
+	uid := int64(26) // the postgres user of the CNPG and plugin images
+	backoff := int32(3)
+	deadline := int64(timeout / time.Second)
+	return Guard{
+		ServiceAccount: ServiceAccount{
+			TypeMeta: TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+			Metadata: ObjectMeta{Name: GuardName, Annotations: copyMap(rbac)},
+		},
+		Role: Role{
+			TypeMeta: TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+			Metadata: ObjectMeta{Name: GuardName, Annotations: copyMap(rbac)},
+			Rules: []PolicyRule{{
+				APIGroups: []string{"postgresql.cnpg.io"}, Resources: []string{"clusters"},
+				ResourceNames: []string{s.Cluster}, Verbs: []string{"get"},
+			}},
+		},
+		RoleBinding: RoleBinding{
+			TypeMeta: TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+			Metadata: ObjectMeta{Name: GuardName, Annotations: copyMap(rbac)},
+			Subjects: []Subject{{Kind: "ServiceAccount", Name: GuardName, Namespace: s.Namespace}},
+			RoleRef:  RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: GuardName},
+		},
+		Job: Job{
+			TypeMeta: TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+			Metadata: ObjectMeta{Name: GuardJobName(s.Cluster), Annotations: map[string]string{
+				SyncWaveAnnotation: WaveGuard,
+				// A hook runs in every sync operation, also the one that
+				// self-heals a Cluster deleted by hand; the previous run's
+				// Job is deleted first.
+				HookAnnotation:             "Sync",
+				HookDeletePolicyAnnotation: "BeforeHookCreation",
+			}},
+			Spec: JobSpec{
+				BackoffLimit:          &backoff,
+				ActiveDeadlineSeconds: &deadline,
+				PodFailurePolicy: &PodFailurePolicy{Rules: []PodFailurePolicyRule{{
+					Action:      "FailJob",
+					OnExitCodes: &PodFailurePolicyOnExitCode{ContainerName: "guard", Operator: "In", Values: []int32{GuardRefusedExitCode}},
+				}}},
+				Template: PodTemplateSpec{
+					Metadata: TemplateMeta{Labels: map[string]string{"offshoot.dev/clone-guard": s.Cluster}},
+					Spec: PodSpec{
+						ServiceAccountName: GuardName,
+						RestartPolicy:      "Never",
+						SecurityContext: &PodSecurityContext{
+							RunAsNonRoot: &t, RunAsUser: &uid, RunAsGroup: &uid,
+							SeccompProfile: &SeccompProfile{Type: "RuntimeDefault"},
+						},
+						Containers: []Container{{
+							Name:    "guard",
+							Image:   image,
+							Command: []string{"python3", "-c", guardScript},
+							Env:     env,
+							VolumeMounts: []VolumeMount{
+								{Name: "credentials", MountPath: guardCredentialsDir, ReadOnly: true},
+								{Name: "tmp", MountPath: "/tmp"},
+							},
+							Resources: &ResourceRequirements{
+								Requests: map[string]string{"cpu": "10m", "memory": "64Mi"},
+								Limits:   map[string]string{"memory": "256Mi"},
+							},
+							SecurityContext: &SecurityContext{
+								AllowPrivilegeEscalation: &f, ReadOnlyRootFilesystem: &t,
+								Capabilities: &Capabilities{Drop: []string{"ALL"}},
+							},
+							TerminationMessagePolicy: "FallbackToLogsOnError",
+						}},
+						Volumes: []Volume{
+							{Name: "credentials", Secret: &SecretVolumeSource{SecretName: c.SecretName, Optional: &t}},
+							{Name: "tmp", EmptyDir: &EmptyDirVolumeSource{}},
+						},
+					},
+				},
+			},
+		},
+	}
+}

@@ -239,7 +239,7 @@ func Build(set Settings, s Spec) (Objects, error) {
 			PluginConfiguration:  &BackupPlugin{Name: PluginName},
 		},
 	}
-	o.Credentials = credentials(set.ObjectStore.Credentials)
+	o.Credentials = credentials(set.ObjectStore.Credentials, s.Env)
 	if err := checkObjects(s, o); err != nil {
 		return Objects{}, err
 	}
@@ -286,7 +286,12 @@ func copyMapOrNil(m map[string]string) map[string]string {
 	return copyMap(m)
 }
 
-func credentials(c Credentials) any {
+// EnvPlaceholder in externalSecret.remoteKey and replicated.from is
+// replaced by the environment's name: one object-store key per
+// environment (docs/database.md, "Keys and prefixes").
+const EnvPlaceholder = "{env}"
+
+func credentials(c Credentials, env string) any {
 	meta := ObjectMeta{Name: c.SecretName, Annotations: map[string]string{SyncWaveAnnotation: WaveStores}}
 	switch c.Source {
 	case SourceExternalSecret:
@@ -301,6 +306,7 @@ func credentials(c Credentials) any {
 		if refresh == "" {
 			refresh = "1h"
 		}
+		remoteKey := strings.ReplaceAll(es.RemoteKey, EnvPlaceholder, env)
 		return &ExternalSecret{
 			TypeMeta: TypeMeta{APIVersion: apiVersion, Kind: "ExternalSecret"},
 			Metadata: meta,
@@ -309,8 +315,8 @@ func credentials(c Credentials) any {
 				SecretStoreRef:  SecretStoreRef{Name: es.StoreName, Kind: kind},
 				Target:          ExternalSecretTarget{Name: c.SecretName, CreationPolicy: "Owner"},
 				Data: []ExternalSecretDatum{
-					{SecretKey: c.AccessKeyIDKey, RemoteRef: ExternalRemoteRef{Key: es.RemoteKey, Property: c.AccessKeyIDKey}},
-					{SecretKey: c.SecretAccessKeyKey, RemoteRef: ExternalRemoteRef{Key: es.RemoteKey, Property: c.SecretAccessKeyKey}},
+					{SecretKey: c.AccessKeyIDKey, RemoteRef: ExternalRemoteRef{Key: remoteKey, Property: c.AccessKeyIDKey}},
+					{SecretKey: c.SecretAccessKeyKey, RemoteRef: ExternalRemoteRef{Key: remoteKey, Property: c.SecretAccessKeyKey}},
 				},
 			},
 		}
@@ -319,7 +325,7 @@ func credentials(c Credentials) any {
 		if ann == "" {
 			ann = "replicator.v1.mittwald.de/replicate-from"
 		}
-		meta.Annotations[ann] = c.Replicated.From
+		meta.Annotations[ann] = strings.ReplaceAll(c.Replicated.From, EnvPlaceholder, env)
 		return &Secret{TypeMeta: TypeMeta{APIVersion: "v1", Kind: "Secret"}, Metadata: meta, Type: "Opaque"}
 	}
 	return nil

@@ -85,9 +85,11 @@ const (
 // ExternalSecretSource makes an External Secrets Operator ExternalSecret in
 // each env namespace that reads the credentials from a cluster store.
 type ExternalSecretSource struct {
-	APIVersion      string `json:"apiVersion,omitempty"`
-	StoreKind       string `json:"storeKind,omitempty"`
-	StoreName       string `json:"storeName"`
+	APIVersion string `json:"apiVersion,omitempty"`
+	StoreKind  string `json:"storeKind,omitempty"`
+	StoreName  string `json:"storeName"`
+	// RemoteKey is the key in the store; {env} is replaced by the
+	// environment's name (a key per environment).
 	RemoteKey       string `json:"remoteKey"`
 	RefreshInterval string `json:"refreshInterval,omitempty"`
 }
@@ -96,7 +98,8 @@ type ExternalSecretSource struct {
 // (kubernetes-replicator's replicate-from by default) that copies the data
 // from a source Secret outside git.
 type ReplicatedSource struct {
-	// From is "namespace/name" of the source Secret.
+	// From is "namespace/name" of the source Secret; {env} is replaced by
+	// the environment's name (a source Secret, and key, per environment).
 	From string `json:"from"`
 	// Annotation is the annotation key the replicator watches.
 	Annotation string `json:"annotation,omitempty"`
@@ -219,7 +222,7 @@ func (s Settings) Validate(prefix string) []error {
 		if c.Replicated == nil {
 			add(cp+"replicated", "is required when source is %q", c.Source)
 		} else {
-			ns, name, ok := strings.Cut(c.Replicated.From, "/")
+			ns, name, ok := strings.Cut(strings.ReplaceAll(c.Replicated.From, EnvPlaceholder, "e"), "/")
 			if !ok || !dns1123Label.MatchString(ns) || !dns1123Label.MatchString(name) {
 				add(cp+"replicated.from", "must be namespace/name of the source Secret, got %q", c.Replicated.From)
 			}

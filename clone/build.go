@@ -74,7 +74,7 @@ func (o Objects) List() []any {
 	if o.ParentArchive != nil {
 		out = append(out, o.ParentArchive)
 	}
-	return append(out, &o.Guard.Job, &o.Cluster, &o.ScheduledBackup)
+	return append(out, &o.Guard.Job, &o.Cluster, &o.ScheduledBackup, &o.Guard.Adopt)
 }
 
 // ErrUnsafe marks a violation of the clone safety rules.
@@ -340,8 +340,9 @@ func checkObjects(s Spec, o Objects) error {
 	if o.ParentArchive != nil && o.ParentArchive.Spec.RetentionPolicy != "" {
 		return fmt.Errorf("%w: the read-side store of %q must not run retention on the parent's archive", ErrUnsafe, s.Env)
 	}
-	if o.Guard.Job.Metadata.Name != GuardJobName(s.Cluster) || o.Guard.Job.Metadata.Annotations[SyncWaveAnnotation] != WaveGuard {
-		return fmt.Errorf("%w: environment %q: the clone guard must run as %s in wave %s", ErrUnsafe, s.Env, GuardJobName(s.Cluster), WaveGuard)
+	if j := o.Guard.Job; !strings.HasPrefix(j.Metadata.Name, s.Cluster+GuardJobInfix) || j.Metadata.Annotations[SyncWaveAnnotation] != WaveGuard ||
+		len(j.Metadata.Name) > 63 {
+		return fmt.Errorf("%w: environment %q: the clone guard of %s must run in wave %s, before the Cluster (Job %q)", ErrUnsafe, s.Env, s.Cluster, WaveGuard, j.Metadata.Name)
 	}
 	return nil
 }

@@ -1,21 +1,32 @@
 package clone
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
+	"encoding/json"
 	"time"
 )
 
-// The clone guard: an Argo CD Sync hook Job, run in every sync operation in
-// the wave between the object stores and the Cluster, that lets Argo CD
-// apply the Cluster only once CNPG can bootstrap it. See guard.py for what
-// it checks and docs/database.md for the rule.
+// The clone guard: a Job in the wave between the object stores and the
+// Cluster, named per generation, that lets Argo CD apply the Cluster only
+// once CNPG can bootstrap it; a PostSync hook then makes it a dependent of
+// the Cluster, so that a Cluster deleted by hand takes its guard with it
+// and Argo CD's self-heal runs the guard again before re-creating it (a
+// self-heal is a partial sync: it runs no hooks, only the missing
+// objects, in their waves). See guard.py for what it checks and
+// docs/database.md for the rule.
 
 // Guard object names and settings.
 const (
 	// GuardName names the guard's ServiceAccount, Role and RoleBinding.
 	GuardName = "offshoot-clone-guard"
-	// GuardJobSuffix makes the Job name of a generation: <cluster>-guard.
-	GuardJobSuffix = "-guard"
+	// GuardJobInfix makes the Job name of a generation:
+	// <cluster>-guard-<5 hex of its spec> (a Job's pod template cannot
+	// change, so a new offshoot's guard is a new Job).
+	GuardJobInfix = "-guard-"
+	// AdoptJobSuffix names the PostSync hook: <cluster>-adopt.
+	AdoptJobSuffix = "-adopt"
 	// GuardRefusedExitCode is the guard's exit code for "never": the Job
 	// fails at once instead of retrying (podFailurePolicy FailJob).
 	GuardRefusedExitCode = 3
@@ -35,9 +46,6 @@ var guardScript string
 
 // GuardScript is the Python program the guard Job runs.
 func GuardScript() string { return guardScript }
-
-// GuardJobName is the guard Job of a Cluster (one per generation).
-func GuardJobName(cluster string) string { return cluster + GuardJobSuffix }
 
 // Job is a batch/v1 Job (the subset the guard uses).
 type Job struct {
@@ -197,12 +205,15 @@ type RoleRef struct {
 	Name     string `json:"name"`
 }
 
-// Guard is the guard's objects: the Job and the right to read its Cluster.
+// Guard is the guard's objects: the Job, the PostSync hook that makes it a
+// dependent of the Cluster, and the right to read that Cluster and patch
+// that Job.
 type Guard struct {
 	ServiceAccount ServiceAccount
 	Role           Role
 	RoleBinding    RoleBinding
 	Job            Job
+	Adopt          Job
 }
 
 func buildGuard(set Settings, s Spec) Guard {
@@ -246,10 +257,33 @@ func buildGuard(set Settings, s Spec) Guard {
 	if sc := set.ObjectStore.InstanceSidecarConfiguration; sc != nil {
 		env = append(env, sc.Env...)
 	}
-	f, t := false, true
-	uid := int64(26) // the postgres user of the CNPG and plugin images
-	backoff := int32(3)
-	deadline := int64(timeout / time.Second)
+	job := guardJob(s.Cluster, image, c.SecretName, env, int64(timeout/time.Second), true)
+	sum := sha256.Sum256(mustJSON(job.Spec))
+	job.Metadata.Name = s.Cluster + GuardJobInfix + hex.EncodeToString(sum[:])[:5]
+	job.Metadata.Annotations = map[string]string{SyncWaveAnnotation: WaveGuard}
+	for i := range job.Spec.Template.Spec.Containers[0].Env {
+		// Only now is the name known; it is not part of the hash.
+		if e := &job.Spec.Template.Spec.Containers[0].Env[i]; e.Name == "GUARD_JOB" {
+			e.Value = job.Metadata.Name
+		}
+	}
+	adopt := guardJob(s.Cluster, image, c.SecretName, []EnvVar{
+		{Name: "GUARD_NAMESPACE", ValueFrom: &EnvVarSource{FieldRef: &ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+		{Name: "GUARD_MODE", Value: "adopt"},
+		{Name: "GUARD_CLUSTER", Value: s.Cluster},
+		{Name: "GUARD_JOB", Value: job.Metadata.Name},
+		{Name: "GUARD_SERVER_NAME", Value: s.ServerName},
+		{Name: "GUARD_DESTINATION_PATH", Value: set.ObjectStore.DestinationPath},
+		{Name: "GUARD_CREDENTIALS_DIR", Value: guardCredentialsDir},
+		{Name: "GUARD_ACCESS_KEY_ID_KEY", Value: c.AccessKeyIDKey},
+		{Name: "GUARD_SECRET_ACCESS_KEY_KEY", Value: c.SecretAccessKeyKey},
+		{Name: "HOME", Value: "/tmp"},
+	}, 600, false)
+	adopt.Metadata.Name = s.Cluster + AdoptJobSuffix
+	adopt.Metadata.Annotations = map[string]string{
+		HookAnnotation:             "PostSync",
+		HookDeletePolicyAnnotation: "BeforeHookCreation,HookSucceeded",
+	}
 	return Guard{
 		ServiceAccount: ServiceAccount{
 			TypeMeta: TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
@@ -258,10 +292,10 @@ func buildGuard(set Settings, s Spec) Guard {
 		Role: Role{
 			TypeMeta: TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 			Metadata: ObjectMeta{Name: GuardName, Annotations: copyMap(rbac)},
-			Rules: []PolicyRule{{
-				APIGroups: []string{"postgresql.cnpg.io"}, Resources: []string{"clusters"},
-				ResourceNames: []string{s.Cluster}, Verbs: []string{"get"},
-			}},
+			Rules: []PolicyRule{
+				{APIGroups: []string{"postgresql.cnpg.io"}, Resources: []string{"clusters"}, ResourceNames: []string{s.Cluster}, Verbs: []string{"get"}},
+				{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, ResourceNames: []string{job.Metadata.Name}, Verbs: []string{"get", "patch"}},
+			},
 		},
 		RoleBinding: RoleBinding{
 			TypeMeta: TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
@@ -269,55 +303,68 @@ func buildGuard(set Settings, s Spec) Guard {
 			Subjects: []Subject{{Kind: "ServiceAccount", Name: GuardName, Namespace: s.Namespace}},
 			RoleRef:  RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: GuardName},
 		},
-		Job: Job{
-			TypeMeta: TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-			Metadata: ObjectMeta{Name: GuardJobName(s.Cluster), Annotations: map[string]string{
-				SyncWaveAnnotation: WaveGuard,
-				// A hook runs in every sync operation, also the one that
-				// self-heals a Cluster deleted by hand; the previous run's
-				// Job is deleted first.
-				HookAnnotation:             "Sync",
-				HookDeletePolicyAnnotation: "BeforeHookCreation",
-			}},
-			Spec: JobSpec{
-				BackoffLimit:          &backoff,
-				ActiveDeadlineSeconds: &deadline,
-				PodFailurePolicy: &PodFailurePolicy{Rules: []PodFailurePolicyRule{{
-					Action:      "FailJob",
-					OnExitCodes: &PodFailurePolicyOnExitCode{ContainerName: "guard", Operator: "In", Values: []int32{GuardRefusedExitCode}},
-				}}},
-				Template: PodTemplateSpec{
-					Metadata: TemplateMeta{Labels: map[string]string{"offshoot.dev/clone-guard": s.Cluster}},
-					Spec: PodSpec{
-						ServiceAccountName: GuardName,
-						RestartPolicy:      "Never",
-						SecurityContext: &PodSecurityContext{
-							RunAsNonRoot: &t, RunAsUser: &uid, RunAsGroup: &uid,
-							SeccompProfile: &SeccompProfile{Type: "RuntimeDefault"},
+		Job:   job,
+		Adopt: adopt,
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain structs of strings and numbers
+	}
+	return b
+}
+
+// guardJob is the Job running guard.py with env (the name is set by the
+// caller); withGuardJob adds GUARD_JOB, filled in once the name is known.
+func guardJob(cluster, image, secretName string, env []EnvVar, deadline int64, withGuardJob bool) Job {
+	f, t := false, true
+	uid := int64(26) // the postgres user of the CNPG and plugin images
+	backoff := int32(3)
+	if withGuardJob {
+		env = append(env, EnvVar{Name: "GUARD_JOB"})
+	}
+	return Job{
+		TypeMeta: TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		Spec: JobSpec{
+			BackoffLimit:          &backoff,
+			ActiveDeadlineSeconds: &deadline,
+			PodFailurePolicy: &PodFailurePolicy{Rules: []PodFailurePolicyRule{{
+				Action:      "FailJob",
+				OnExitCodes: &PodFailurePolicyOnExitCode{ContainerName: "guard", Operator: "In", Values: []int32{GuardRefusedExitCode}},
+			}}},
+			Template: PodTemplateSpec{
+				Metadata: TemplateMeta{Labels: map[string]string{"offshoot.dev/clone-guard": cluster}},
+				Spec: PodSpec{
+					ServiceAccountName: GuardName,
+					RestartPolicy:      "Never",
+					SecurityContext: &PodSecurityContext{
+						RunAsNonRoot: &t, RunAsUser: &uid, RunAsGroup: &uid,
+						SeccompProfile: &SeccompProfile{Type: "RuntimeDefault"},
+					},
+					Containers: []Container{{
+						Name:    "guard",
+						Image:   image,
+						Command: []string{"python3", "-c", guardScript},
+						Env:     env,
+						VolumeMounts: []VolumeMount{
+							{Name: "credentials", MountPath: guardCredentialsDir, ReadOnly: true},
+							{Name: "tmp", MountPath: "/tmp"},
 						},
-						Containers: []Container{{
-							Name:    "guard",
-							Image:   image,
-							Command: []string{"python3", "-c", guardScript},
-							Env:     env,
-							VolumeMounts: []VolumeMount{
-								{Name: "credentials", MountPath: guardCredentialsDir, ReadOnly: true},
-								{Name: "tmp", MountPath: "/tmp"},
-							},
-							Resources: &ResourceRequirements{
-								Requests: map[string]string{"cpu": "10m", "memory": "64Mi"},
-								Limits:   map[string]string{"memory": "256Mi"},
-							},
-							SecurityContext: &SecurityContext{
-								AllowPrivilegeEscalation: &f, ReadOnlyRootFilesystem: &t,
-								Capabilities: &Capabilities{Drop: []string{"ALL"}},
-							},
-							TerminationMessagePolicy: "FallbackToLogsOnError",
-						}},
-						Volumes: []Volume{
-							{Name: "credentials", Secret: &SecretVolumeSource{SecretName: c.SecretName, Optional: &t}},
-							{Name: "tmp", EmptyDir: &EmptyDirVolumeSource{}},
+						Resources: &ResourceRequirements{
+							Requests: map[string]string{"cpu": "10m", "memory": "64Mi"},
+							Limits:   map[string]string{"memory": "256Mi"},
 						},
+						SecurityContext: &SecurityContext{
+							AllowPrivilegeEscalation: &f, ReadOnlyRootFilesystem: &t,
+							Capabilities: &Capabilities{Drop: []string{"ALL"}},
+						},
+						TerminationMessagePolicy: "FallbackToLogsOnError",
+					}},
+					Volumes: []Volume{
+						{Name: "credentials", Secret: &SecretVolumeSource{SecretName: secretName, Optional: &t}},
+						{Name: "tmp", EmptyDir: &EmptyDirVolumeSource{}},
 					},
 				},
 			},

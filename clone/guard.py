@@ -1,8 +1,12 @@
-# offshoot clone guard: an Argo CD Sync hook that runs before the CNPG
-# Cluster of an environment is applied, and lets the sync go on only when
-# CNPG can bootstrap that Cluster. Exit 0: go on. Exit 3: refused for good
-# (the Job fails at once: podFailurePolicy). Anything else is retried.
-# Inputs are environment variables set by offshoot (clone/guard.go).
+# offshoot clone guard: a Job in the sync wave before the CNPG Cluster of an
+# environment; Argo CD applies the Cluster only once it has completed, and
+# it completes only when CNPG can bootstrap that Cluster. Exit 0: go on.
+# Exit 3: refused for good (the Job fails at once: podFailurePolicy).
+# Anything else is retried. Once the Cluster exists the guard Job is made
+# a dependent of it (ownerReferences), so that deleting the Cluster deletes
+# the guard too and Argo CD's self-heal re-creates and re-runs both, guard
+# first (GUARD_MODE=adopt: the PostSync hook that does it after the first
+# sync). Inputs are environment variables set by offshoot (clone/guard.go).
 import datetime
 import json
 import os
@@ -27,6 +31,8 @@ PARENT = E.get("GUARD_PARENT_SERVER_NAME", "")
 PARENT_BRANCH = E.get("GUARD_PARENT_BRANCH", "")
 TARGET = E.get("GUARD_TARGET_TIME", "")
 POLL = int(E.get("GUARD_POLL_SECONDS", "15"))
+JOB = E.get("GUARD_JOB", "")
+MODE = E.get("GUARD_MODE", "guard")
 
 
 def log(msg):
@@ -48,27 +54,65 @@ def ready(msg):
     sys.exit(0)
 
 
-def cluster_exists():
-    """True/False from the API server; None when it cannot tell."""
+def api(method, path, body=None):
+    """(status, decoded JSON) of a call to the API server; raises on
+    network and TLS errors."""
     host = E.get("KUBERNETES_SERVICE_HOST", "")
     if ":" in host:
         host = "[" + host + "]"
-    url = "https://%s:%s/apis/postgresql.cnpg.io/v1/namespaces/%s/clusters/%s" % (
-        host, E.get("KUBERNETES_SERVICE_PORT", "443"), NAMESPACE, CLUSTER)
+    url = "https://%s:%s%s" % (host, E.get("KUBERNETES_SERVICE_PORT", "443"), path)
+    with open(SA + "/token") as f:
+        token = f.read().strip()
+    ctx = ssl.create_default_context(cafile=SA + "/ca.crt")
+    headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/merge-patch+json"
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with open(SA + "/token") as f:
-            token = f.read().strip()
-        ctx = ssl.create_default_context(cafile=SA + "/ca.crt")
-        req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
-        urllib.request.urlopen(req, context=ctx, timeout=10).close()
-        return True
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
-        if e.code == 404:
-            return False
-        log("cannot read Cluster %s from the API server: HTTP %d (check the Role offshoot-clone-guard)" % (CLUSTER, e.code))
+        return e.code, {}
+
+
+CLUSTER_PATH = "/apis/postgresql.cnpg.io/v1/namespaces/%s/clusters/%s" % (NAMESPACE, CLUSTER)
+
+
+def get_cluster():
+    """The Cluster (a dict), False when it does not exist, None when the
+    API server cannot tell."""
+    try:
+        code, obj = api("GET", CLUSTER_PATH)
     except Exception as e:  # network, TLS, missing token
         log("cannot read Cluster %s from the API server: %s" % (CLUSTER, e))
+        return None
+    if code == 200:
+        return obj
+    if code == 404:
+        return False
+    log("cannot read Cluster %s from the API server: HTTP %d (check the Role offshoot-clone-guard)" % (CLUSTER, code))
     return None
+
+
+def adopt(cluster):
+    """Make the guard Job a dependent of the Cluster: the garbage collector
+    deletes it with the Cluster, so a re-created Cluster is guarded again."""
+    uid = cluster.get("metadata", {}).get("uid", "")
+    owner = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "name": CLUSTER, "uid": uid,
+             "controller": False, "blockOwnerDeletion": False}
+    try:
+        code, _ = api("PATCH", "/apis/batch/v1/namespaces/%s/jobs/%s" % (NAMESPACE, JOB),
+                      {"metadata": {"ownerReferences": [owner]}})
+    except Exception as e:
+        log("cannot make Job %s a dependent of Cluster %s: %s" % (JOB, CLUSTER, e))
+        return False
+    if code != 200:
+        log("cannot make Job %s a dependent of Cluster %s: HTTP %d" % (JOB, CLUSTER, code))
+        return False
+    log("Job %s is now deleted with Cluster %s (uid %s)" % (JOB, CLUSTER, uid))
+    return True
 
 
 def credentials():
@@ -155,10 +199,11 @@ def wal_written_after(creds, server, t):
 
 def check():
     """One round: returns when it must wait; exits when it knows."""
-    exists = cluster_exists()
-    if exists:
+    cluster = get_cluster()
+    if cluster:
+        adopt(cluster)
         ready("Cluster %s exists: it was bootstrapped already, nothing to guard" % CLUSTER)
-    if exists is None:
+    if cluster is None:
         return "the API server"
     creds, missing = credentials()
     if missing:
@@ -203,7 +248,22 @@ def check():
     return "WAL of %s written after %s to be archived (archive_timeout: 5 minutes by default)" % (PARENT_BRANCH, TARGET)
 
 
+def main_adopt():
+    start = time.time()
+    while time.time() - start < 300:
+        cluster = get_cluster()
+        if cluster and adopt(cluster):
+            sys.exit(0)
+        if cluster is False:
+            log("Cluster %s does not exist: nothing to adopt the guard" % CLUSTER)
+            sys.exit(0)
+        time.sleep(max(POLL, 1))
+    sys.exit(1)
+
+
 def main():
+    if MODE == "adopt":
+        main_adopt()
     what = "a fresh database" if not PARENT else "a clone of %s (%s)%s" % (
         PARENT_BRANCH, PARENT, " at " + TARGET if TARGET else "")
     log("guarding Cluster %s/%s: %s, archiving to %s" % (NAMESPACE, CLUSTER, what, OWN))

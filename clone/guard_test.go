@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -41,11 +42,29 @@ func TestGuardShape(t *testing.T) {
 	}
 	g := child.Guard
 	j := g.Job
-	if j.Metadata.Name != "feature-1-pg1-guard" {
-		t.Fatalf("guard Job %q: its name must carry the Cluster's generation", j.Metadata.Name)
+	if !strings.HasPrefix(j.Metadata.Name, "feature-1-pg1-guard-") || len(j.Metadata.Name) != len("feature-1-pg1-guard-")+5 {
+		t.Fatalf("guard Job %q: its name must carry the Cluster's generation and a hash of its spec", j.Metadata.Name)
 	}
-	if j.Metadata.Annotations[clone.HookAnnotation] != "Sync" || j.Metadata.Annotations[clone.HookDeletePolicyAnnotation] != "BeforeHookCreation" {
-		t.Fatalf("guard must be a Sync hook re-created on every sync: %v", j.Metadata.Annotations)
+	if _, hook := j.Metadata.Annotations[clone.HookAnnotation]; hook {
+		t.Fatal("the guard must be an ordinary resource: Argo CD's self-heal (a partial sync) runs no hooks")
+	}
+	a := g.Adopt
+	if a.Metadata.Name != "feature-1-pg1-adopt" || a.Metadata.Annotations[clone.HookAnnotation] != "PostSync" {
+		t.Fatalf("adopt hook: %+v", a.Metadata)
+	}
+	var adoptsGuard bool
+	for _, e := range a.Spec.Template.Spec.Containers[0].Env {
+		adoptsGuard = adoptsGuard || (e.Name == "GUARD_JOB" && e.Value == j.Metadata.Name)
+	}
+	if !adoptsGuard {
+		t.Fatal("the adopt hook must name the guard Job")
+	}
+	// Another spec (here: image) is another Job: a Job's template is immutable.
+	s2 := settings()
+	s2.CloneGuard.Image = "registry.local/tools:2"
+	other, _ := clone.Build(s2, childSpec())
+	if other.Guard.Job.Metadata.Name == j.Metadata.Name {
+		t.Fatal("a changed guard spec must get a new Job name")
 	}
 	jw, cw := wave(t, j.Metadata.Annotations), wave(t, child.Cluster.Metadata.Annotations)
 	for _, before := range []map[string]string{child.Archive.Metadata.Annotations, child.ParentArchive.Metadata.Annotations,
@@ -99,6 +118,12 @@ func TestGuardShape(t *testing.T) {
 	if strings.Join(rule.Verbs, ",") != "get" || strings.Join(rule.ResourceNames, ",") != "feature-1-pg1" || rule.Resources[0] != "clusters" {
 		t.Fatalf("the guard may only get its own Cluster: %+v", rule)
 	}
+	if rule := g.Role.Rules[1]; strings.Join(rule.Verbs, ",") != "get,patch" || strings.Join(rule.ResourceNames, ",") != j.Metadata.Name || rule.Resources[0] != "jobs" {
+		t.Fatalf("the guard may only patch its own Job: %+v", rule)
+	}
+	if len(g.Role.Rules) != 2 {
+		t.Fatalf("rules: %+v", g.Role.Rules)
+	}
 
 	root, err := clone.Build(settings(), rootSpec())
 	if err != nil {
@@ -133,7 +158,7 @@ func TestBuiltinCheckRejectsWhatTheAPIServerRejects(t *testing.T) {
 		"restart policy":     {"restartPolicy: Never", "restartPolicy: Always", "restartPolicy"},
 		"wrong type":         {"backoffLimit: 3", "backoffLimit: three", "backoffLimit"},
 		"undeclared volume":  {"- mountPath: /tmp\n          name: tmp", "- mountPath: /tmp\n          name: scratch", "not declared"},
-		"name over 63":       {"name: feature-1-pg1-guard", "name: " + strings.Repeat("x", 64), "metadata.name"},
+		"name over 63":       {"name: " + o.Guard.Job.Metadata.Name, "name: " + strings.Repeat("x", 64), "metadata.name"},
 		"no container image": {"image: " + clone.DefaultGuardImage, "image: \"\"", "image"},
 	} {
 		bad := strings.Replace(string(b), tc.from, tc.to, 1)
@@ -159,6 +184,7 @@ type fakeStore struct {
 	env     []string
 	mu      sync.Mutex
 	cluster bool
+	owner   string // the ownerReferences a PATCH of the guard Job set
 }
 
 func newFakeStore(t *testing.T) *fakeStore {
@@ -193,6 +219,12 @@ if [ -f "`+f.dir+`/wals-$server" ]; then echo "ERROR: WAL archive check failed f
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
+		if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/apis/batch/v1/namespaces/shop-feature-1/jobs/feature-1-pg1-guard-") {
+			b, _ := io.ReadAll(r.Body)
+			f.owner = string(b)
+			fmt.Fprint(w, `{}`)
+			return
+		}
 		if !strings.HasSuffix(r.URL.Path, "/apis/postgresql.cnpg.io/v1/namespaces/shop-feature-1/clusters/feature-1-pg1") {
 			w.WriteHeader(http.StatusForbidden)
 			return
@@ -201,7 +233,7 @@ if [ -f "`+f.dir+`/wals-$server" ]; then echo "ERROR: WAL archive check failed f
 			w.WriteHeader(http.StatusNotFound)
 			return
 		}
-		fmt.Fprint(w, `{"kind":"Cluster"}`)
+		fmt.Fprint(w, `{"kind":"Cluster","metadata":{"uid":"c0ffee"}}`)
 	}))
 	t.Cleanup(srv.Close)
 	f.write("sa/token", "guard-token\n", 0o644)
@@ -244,7 +276,12 @@ func (f *fakeStore) run(spec clone.Spec, on map[string]func()) (exit int, out st
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	c := o.Guard.Job.Spec.Template.Spec.Containers[0]
+	return f.runJob(o.Guard.Job, on)
+}
+
+func (f *fakeStore) runJob(job clone.Job, on map[string]func()) (exit int, out string) {
+	f.t.Helper()
+	c := job.Spec.Template.Spec.Containers[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
@@ -325,6 +362,29 @@ func TestGuardPassesWhenTheClusterExists(t *testing.T) {
 	exit, out := f.run(guardChild(), nil)
 	if exit != 0 || !strings.Contains(out, "Cluster feature-1-pg1 exists") {
 		t.Fatalf("exit %d:\n%s", exit, out)
+	}
+	if !strings.Contains(f.owner, `"kind": "Cluster"`) || !strings.Contains(f.owner, `"uid": "c0ffee"`) {
+		t.Fatalf("the guard must make itself a dependent of the existing Cluster, patched %q", f.owner)
+	}
+}
+
+// After the first sync the PostSync hook makes the guard Job a dependent of
+// the new Cluster: deleting the Cluster deletes its guard, so self-heal
+// re-creates the guard, which runs again before the Cluster.
+func TestAdoptHookMakesTheGuardADependentOfTheCluster(t *testing.T) {
+	f := newFakeStore(t)
+	f.cluster = true
+	o, err := clone.Build(settings(), guardChild())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit, out := f.runJob(o.Guard.Adopt, nil)
+	want := `{"metadata": {"ownerReferences": [{"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "name": "feature-1-pg1", "uid": "c0ffee", "controller": false, "blockOwnerDeletion": false}]}}`
+	if exit != 0 || f.owner != want {
+		t.Fatalf("exit %d, patch %s:\n%s", exit, f.owner, out)
+	}
+	if !strings.Contains(out, "is now deleted with Cluster feature-1-pg1") {
+		t.Fatal(out)
 	}
 }
 

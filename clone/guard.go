@@ -10,7 +10,8 @@ import (
 
 // The clone guard: a Job in the wave between the object stores and the
 // Cluster, named per generation, that lets Argo CD apply the Cluster only
-// once CNPG can bootstrap it; a PostSync hook then makes it a dependent of
+// once CNPG can bootstrap it; a Sync hook in the Cluster's wave then makes it a
+// dependent of
 // the Cluster, so that a Cluster deleted by hand takes its guard with it
 // and Argo CD's self-heal runs the guard again before re-creating it (a
 // self-heal is a partial sync: it runs no hooks, only the missing
@@ -25,7 +26,7 @@ const (
 	// <cluster>-guard-<5 hex of its spec> (a Job's pod template cannot
 	// change, so a new offshoot's guard is a new Job).
 	GuardJobInfix = "-guard-"
-	// AdoptJobSuffix names the PostSync hook: <cluster>-adopt.
+	// AdoptJobSuffix names the Sync hook that adopts the guard: <cluster>-adopt.
 	AdoptJobSuffix = "-adopt"
 	// GuardRefusedExitCode is the guard's exit code for "never": the Job
 	// fails at once instead of retrying (podFailurePolicy FailJob).
@@ -205,7 +206,7 @@ type RoleRef struct {
 	Name     string `json:"name"`
 }
 
-// Guard is the guard's objects: the Job, the PostSync hook that makes it a
+// Guard is the guard's objects: the Job, the Sync hook that makes it a
 // dependent of the Cluster, and the right to read that Cluster and patch
 // that Job.
 type Guard struct {
@@ -280,8 +281,12 @@ func buildGuard(set Settings, s Spec) Guard {
 		{Name: "HOME", Value: "/tmp"},
 	}, 600, false)
 	adopt.Metadata.Name = s.Cluster + AdoptJobSuffix
+	// A Sync hook in the Cluster's wave: it adopts the guard as soon as the
+	// Cluster object exists, whether or not the rest of the sync succeeds
+	// (a PostSync hook would wait for the app to be Healthy).
 	adopt.Metadata.Annotations = map[string]string{
-		HookAnnotation:             "PostSync",
+		SyncWaveAnnotation:         WaveCluster,
+		HookAnnotation:             "Sync",
 		HookDeletePolicyAnnotation: "BeforeHookCreation,HookSucceeded",
 	}
 	return Guard{

@@ -5,8 +5,8 @@
 # Anything else is retried. Once the Cluster exists the guard Job is made
 # a dependent of it (ownerReferences), so that deleting the Cluster deletes
 # the guard too and Argo CD's self-heal re-creates and re-runs both, guard
-# first (GUARD_MODE=adopt: the PostSync hook that does it after the first
-# sync). Inputs are environment variables set by offshoot (clone/guard.go).
+# first (GUARD_MODE=adopt: the Sync hook, in the Cluster's wave, that does
+# it in every full sync). Inputs are environment variables set by offshoot (clone/guard.go).
 import datetime
 import json
 import os

@@ -49,7 +49,7 @@ func TestGuardShape(t *testing.T) {
 		t.Fatal("the guard must be an ordinary resource: Argo CD's self-heal (a partial sync) runs no hooks")
 	}
 	a := g.Adopt
-	if a.Metadata.Name != "feature-1-pg1-adopt" || a.Metadata.Annotations[clone.HookAnnotation] != "PostSync" {
+	if a.Metadata.Name != "feature-1-pg1-adopt" || a.Metadata.Annotations[clone.HookAnnotation] != "Sync" || wave(t, a.Metadata.Annotations) != wave(t, child.Cluster.Metadata.Annotations) {
 		t.Fatalf("adopt hook: %+v", a.Metadata)
 	}
 	var adoptsGuard bool
@@ -368,7 +368,7 @@ func TestGuardPassesWhenTheClusterExists(t *testing.T) {
 	}
 }
 
-// After the first sync the PostSync hook makes the guard Job a dependent of
+// In every full sync the adopt hook (in the Cluster's wave) makes the guard Job a dependent of
 // the new Cluster: deleting the Cluster deletes its guard, so self-heal
 // re-creates the guard, which runs again before the Cluster.
 func TestAdoptHookMakesTheGuardADependentOfTheCluster(t *testing.T) {

@@ -74,7 +74,11 @@ func (o Objects) List() []any {
 	if o.ParentArchive != nil {
 		out = append(out, o.ParentArchive)
 	}
-	return append(out, &o.Guard.Job, &o.Cluster, &o.ScheduledBackup, &o.Guard.Adopt)
+	out = append(out, &o.Guard.Job, &o.Cluster, &o.ScheduledBackup, &o.Guard.Adopt)
+	if o.Guard.Retire != nil {
+		out = append(out, o.Guard.Retire)
+	}
+	return out
 }
 
 // ErrUnsafe marks a violation of the clone safety rules.

@@ -28,6 +28,9 @@ const (
 	GuardJobInfix = "-guard-"
 	// AdoptJobSuffix names the Sync hook that adopts the guard: <cluster>-adopt.
 	AdoptJobSuffix = "-adopt"
+	// RetireJobSuffix names the Sync hook of a protected environment that
+	// deletes its previous generations' Clusters: <cluster>-retire.
+	RetireJobSuffix = "-retire"
 	// GuardRefusedExitCode is the guard's exit code for "never": the Job
 	// fails at once instead of retrying (podFailurePolicy FailJob).
 	GuardRefusedExitCode = 3
@@ -215,6 +218,8 @@ type Guard struct {
 	RoleBinding    RoleBinding
 	Job            Job
 	Adopt          Job
+	// Retire is set for protected environments only (see guard.py).
+	Retire *Job
 }
 
 func buildGuard(set Settings, s Spec) Guard {
@@ -289,7 +294,40 @@ func buildGuard(set Settings, s Spec) Guard {
 		HookAnnotation:             "Sync",
 		HookDeletePolicyAnnotation: "BeforeHookCreation,HookSucceeded",
 	}
+	rules := []PolicyRule{
+		{APIGroups: []string{"postgresql.cnpg.io"}, Resources: []string{"clusters"}, ResourceNames: []string{s.Cluster}, Verbs: []string{"get"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, ResourceNames: []string{job.Metadata.Name}, Verbs: []string{"get", "patch"}},
+	}
+	var retire *Job
+	if s.Protected {
+		r := guardJob(s.Cluster, image, c.SecretName, []EnvVar{
+			{Name: "GUARD_NAMESPACE", ValueFrom: &EnvVarSource{FieldRef: &ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+			{Name: "GUARD_MODE", Value: "retire"},
+			{Name: "GUARD_ENV", Value: s.Env},
+			{Name: "GUARD_CLUSTER", Value: s.Cluster},
+			{Name: "GUARD_SERVER_NAME", Value: s.ServerName},
+			{Name: "GUARD_DESTINATION_PATH", Value: set.ObjectStore.DestinationPath},
+			{Name: "GUARD_CREDENTIALS_DIR", Value: guardCredentialsDir},
+			{Name: "GUARD_ACCESS_KEY_ID_KEY", Value: c.AccessKeyIDKey},
+			{Name: "GUARD_SECRET_ACCESS_KEY_KEY", Value: c.SecretAccessKeyKey},
+			{Name: "HOME", Value: "/tmp"},
+		}, 600, false)
+		r.Metadata.Name = s.Cluster + RetireJobSuffix
+		// After the new Cluster is Healthy (wave -1): the old one serves
+		// until then.
+		r.Metadata.Annotations = map[string]string{
+			SyncWaveAnnotation:         WaveBackup,
+			HookAnnotation:             "Sync",
+			HookDeletePolicyAnnotation: "BeforeHookCreation,HookSucceeded",
+		}
+		retire = &r
+		// Listing cannot be limited by name; the namespace holds only
+		// this environment's Clusters, and the script deletes only
+		// <env>-pg<N> with N below the current generation.
+		rules = append(rules, PolicyRule{APIGroups: []string{"postgresql.cnpg.io"}, Resources: []string{"clusters"}, Verbs: []string{"list", "delete"}})
+	}
 	return Guard{
+		Retire: retire,
 		ServiceAccount: ServiceAccount{
 			TypeMeta: TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 			Metadata: ObjectMeta{Name: GuardName, Annotations: copyMap(rbac)},
@@ -297,10 +335,7 @@ func buildGuard(set Settings, s Spec) Guard {
 		Role: Role{
 			TypeMeta: TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 			Metadata: ObjectMeta{Name: GuardName, Annotations: copyMap(rbac)},
-			Rules: []PolicyRule{
-				{APIGroups: []string{"postgresql.cnpg.io"}, Resources: []string{"clusters"}, ResourceNames: []string{s.Cluster}, Verbs: []string{"get"}},
-				{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, ResourceNames: []string{job.Metadata.Name}, Verbs: []string{"get", "patch"}},
-			},
+			Rules:    rules,
 		},
 		RoleBinding: RoleBinding{
 			TypeMeta: TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},

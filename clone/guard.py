@@ -261,9 +261,49 @@ def main_adopt():
     sys.exit(1)
 
 
+def main_retire():
+    """A protected environment's Cluster carries Prune=false, so Argo CD
+    keeps the previous generation's Cluster (running and archiving) after a
+    refresh: delete the older generations once this one is healthy. Their
+    archives stay in the object store."""
+    prefix = E["GUARD_ENV"] + "-pg"
+    current = int(CLUSTER[len(prefix):])
+    base = "/apis/postgresql.cnpg.io/v1/namespaces/%s/clusters" % NAMESPACE
+    start = time.time()
+    while True:
+        try:
+            code, lst = api("GET", base)
+        except Exception as e:
+            code, lst = 0, {}
+            log("cannot list the Clusters of %s: %s" % (NAMESPACE, e))
+        if code == 200:
+            break
+        if time.time() - start > 300:
+            sys.exit(1)
+        log("cannot list the Clusters of %s: HTTP %d" % (NAMESPACE, code))
+        time.sleep(max(POLL, 1))
+    failed = False
+    for item in lst.get("items", []):
+        name = item.get("metadata", {}).get("name", "")
+        gen = name[len(prefix):]
+        if not name.startswith(prefix) or not gen.isdigit() or int(gen) >= current:
+            continue
+        servers = [p.get("parameters", {}).get("serverName", "?") for p in item.get("spec", {}).get("plugins", [])]
+        code, _ = api("DELETE", base + "/" + name)
+        if code in (200, 202, 404):
+            log("deleted Cluster %s (generation %s, replaced by %s); its archive %s stays in the object store"
+                % (name, gen, CLUSTER, ", ".join(servers)))
+        else:
+            failed = True
+            log("cannot delete Cluster %s: HTTP %d" % (name, code))
+    sys.exit(1 if failed else 0)
+
+
 def main():
     if MODE == "adopt":
         main_adopt()
+    if MODE == "retire":
+        main_retire()
     what = "a fresh database" if not PARENT else "a clone of %s (%s)%s" % (
         PARENT_BRANCH, PARENT, " at " + TARGET if TARGET else "")
     log("guarding Cluster %s/%s: %s, archiving to %s" % (NAMESPACE, CLUSTER, what, OWN))

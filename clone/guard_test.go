@@ -184,7 +184,9 @@ type fakeStore struct {
 	env     []string
 	mu      sync.Mutex
 	cluster bool
-	owner   string // the ownerReferences a PATCH of the guard Job set
+	owner   string   // the ownerReferences a PATCH of the guard Job set
+	deleted []string // Clusters deleted
+	list    string   // the Cluster list (JSON)
 }
 
 func newFakeStore(t *testing.T) *fakeStore {
@@ -222,6 +224,16 @@ if [ -f "`+f.dir+`/wals-$server" ]; then echo "ERROR: WAL archive check failed f
 		if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/apis/batch/v1/namespaces/shop-feature-1/jobs/feature-1-pg1-guard-") {
 			b, _ := io.ReadAll(r.Body)
 			f.owner = string(b)
+			fmt.Fprint(w, `{}`)
+			return
+		}
+		const clusters = "/apis/postgresql.cnpg.io/v1/namespaces/shop-feature-1/clusters"
+		if r.Method == http.MethodGet && r.URL.Path == clusters {
+			fmt.Fprint(w, f.list)
+			return
+		}
+		if r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, clusters+"/") {
+			f.deleted = append(f.deleted, strings.TrimPrefix(r.URL.Path, clusters+"/"))
 			fmt.Fprint(w, `{}`)
 			return
 		}
@@ -447,5 +459,49 @@ func TestGuardScriptIsEmbedded(t *testing.T) {
 	b, err := os.ReadFile("guard.py")
 	if err != nil || string(b) != clone.GuardScript() || !strings.Contains(clone.GuardScript(), "barman-cloud-backup-list") {
 		t.Fatal("guard.py is not what the Job runs")
+	}
+}
+
+// A protected environment's Cluster carries Prune=false, so after a
+// refresh Argo CD would keep the previous generation running and archiving:
+// the retire hook (protected environments only, after the new Cluster is
+// Healthy) deletes the older generations, and nothing else.
+func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
+	f := newFakeStore(t)
+	spec := guardChild()
+	spec.Env, spec.Cluster, spec.ServerName, spec.Protected = "feature-1", "feature-1-pg3", "feature-1-20261126t090100z-0123", true
+	o, err := clone.Build(settings(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := o.Guard.Retire
+	if r == nil || r.Metadata.Annotations[clone.HookAnnotation] != "Sync" || wave(t, r.Metadata.Annotations) <= wave(t, o.Cluster.Metadata.Annotations) {
+		t.Fatalf("retire hook: %+v", r)
+	}
+	var canDelete bool
+	for _, rule := range o.Guard.Role.Rules {
+		canDelete = canDelete || strings.Contains(strings.Join(rule.Verbs, ","), "delete")
+	}
+	if !canDelete {
+		t.Fatal("a protected environment's guard must be allowed to delete its old Clusters")
+	}
+	f.list = `{"items": [
+		{"metadata": {"name": "feature-1-pg1"}, "spec": {"plugins": [{"parameters": {"serverName": "feature-1-old1"}}]}},
+		{"metadata": {"name": "feature-1-pg2"}, "spec": {"plugins": [{"parameters": {"serverName": "feature-1-old2"}}]}},
+		{"metadata": {"name": "feature-1-pg3"}},
+		{"metadata": {"name": "feature-1-pg4"}},
+		{"metadata": {"name": "feature-1-pgx"}},
+		{"metadata": {"name": "feature-10-pg1"}}]}`
+	exit, out := f.runJob(*r, nil)
+	if exit != 0 || strings.Join(f.deleted, ",") != "feature-1-pg1,feature-1-pg2" {
+		t.Fatalf("exit %d, deleted %v:\n%s", exit, f.deleted, out)
+	}
+	if !strings.Contains(out, "its archive feature-1-old1 stays in the object store") {
+		t.Fatal(out)
+	}
+	// An unprotected environment's old Cluster is pruned by Argo CD: no hook, no right to delete.
+	o, _ = clone.Build(settings(), guardChild())
+	if o.Guard.Retire != nil || len(o.Guard.Role.Rules) != 2 {
+		t.Fatalf("unprotected: retire %v, rules %+v", o.Guard.Retire, o.Guard.Role.Rules)
 	}
 }

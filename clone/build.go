@@ -19,11 +19,15 @@ const (
 
 	SyncWaveAnnotation    = "argocd.argoproj.io/sync-wave"
 	SyncOptionsAnnotation = "argocd.argoproj.io/sync-options"
-	// Waves: credentials and object stores before the Cluster, the
-	// Cluster before its backups and before the app (wave 0).
-	WaveStores  = "-2"
-	WaveCluster = "-1"
-	WaveBackup  = "0"
+	// Waves: the Namespace (-4), then credentials, the guard's RBAC and
+	// the object stores, then the clone guard hook, which must complete
+	// before the Cluster is applied; the Cluster before its backups and
+	// before the app (wave 0).
+	WaveNamespace = "-4"
+	WaveStores    = "-3"
+	WaveGuard     = "-2"
+	WaveCluster   = "-1"
+	WaveBackup    = "0"
 )
 
 // Spec is one environment's database: who it is, where it archives and
@@ -55,6 +59,7 @@ type Objects struct {
 	Credentials     any // *ExternalSecret, *Secret or nil
 	Archive         ObjectStore
 	ParentArchive   *ObjectStore
+	Guard           Guard
 	Cluster         Cluster
 	ScheduledBackup ScheduledBackup
 }
@@ -65,11 +70,15 @@ func (o Objects) List() []any {
 	if o.Credentials != nil {
 		out = append(out, o.Credentials)
 	}
-	out = append(out, &o.Archive)
+	out = append(out, &o.Guard.ServiceAccount, &o.Guard.Role, &o.Guard.RoleBinding, &o.Archive)
 	if o.ParentArchive != nil {
 		out = append(out, o.ParentArchive)
 	}
-	return append(out, &o.Cluster, &o.ScheduledBackup)
+	out = append(out, &o.Guard.Job, &o.Cluster, &o.ScheduledBackup, &o.Guard.Adopt)
+	if o.Guard.Retire != nil {
+		out = append(out, o.Guard.Retire)
+	}
+	return out
 }
 
 // ErrUnsafe marks a violation of the clone safety rules.
@@ -88,7 +97,9 @@ func ClusterName(env string, generation int) string { return fmt.Sprintf("%s-pg%
 // CheckSafety enforces the rules that protect every other environment's data:
 // an environment archives only into its own serverName, never into its
 // parent's, and reads its parent only through a separate read-side store.
-func CheckSafety(s Spec) error {
+// With a Cluster (as built, or as kustomize built it) it also checks every
+// plugin entry of it: see checkCluster.
+func CheckSafety(s Spec, c *Cluster) error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: environment %q: %s", ErrUnsafe, s.Env, fmt.Sprintf(format, args...))
 	}
@@ -112,12 +123,67 @@ func CheckSafety(s Spec) error {
 			return fail("it would archive into its parent's serverName %q", src.ServerName)
 		}
 	}
+	if c != nil {
+		if err := checkCluster(s, c); err != nil {
+			return fail("Cluster %s: %v", c.Metadata.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkCluster looks at every plugin entry of a Cluster, not only the one
+// marked isWALArchiver: the Barman Cloud plugin archives WAL for the entry
+// that is the WAL archiver and takes backups through the Cluster's entry,
+// so exactly one entry may name the plugin or an ObjectStore, and it must
+// write to this environment's own ArchiveStore and serverName. The parent's
+// store appears only in externalClusters (the read side), under the
+// parent's serverName.
+func checkCluster(s Spec, c *Cluster) error {
+	writers := 0
+	for i, p := range c.Spec.Plugins {
+		archiver := p.IsWALArchiver != nil && *p.IsWALArchiver
+		_, names := p.Parameters["barmanObjectName"]
+		_, server := p.Parameters["serverName"]
+		if p.Name != PluginName && !archiver && !names && !server {
+			continue // another plugin, not pointed at any object store
+		}
+		writers++
+		if p.Name != PluginName {
+			return fmt.Errorf("plugins[%d] %q is a WAL archiver or names an object store; only %s may", i, p.Name, PluginName)
+		}
+		if !archiver {
+			return fmt.Errorf("plugins[%d] names the Barman Cloud plugin without isWALArchiver: true; it would receive archive calls too", i)
+		}
+		if got := p.Parameters["barmanObjectName"]; got != ArchiveStore {
+			return fmt.Errorf("plugins[%d] writes through ObjectStore %q, not its own %q", i, got, ArchiveStore)
+		}
+		if got := p.Parameters["serverName"]; got != s.ServerName {
+			return fmt.Errorf("plugins[%d] writes into serverName %q, not its own %q", i, got, s.ServerName)
+		}
+	}
+	if writers != 1 {
+		return fmt.Errorf("%d plugin entries write to an object store, want exactly 1", writers)
+	}
+	for i, ec := range c.Spec.ExternalClusters {
+		if ec.Plugin == nil {
+			continue
+		}
+		if s.Source == nil {
+			return fmt.Errorf("externalClusters[%d]: a root environment reads no other archive", i)
+		}
+		if got := ec.Plugin.Parameters["barmanObjectName"]; got != ParentStore {
+			return fmt.Errorf("externalClusters[%d] reads through ObjectStore %q, not the read-side %q", i, got, ParentStore)
+		}
+		if got := ec.Plugin.Parameters["serverName"]; got != s.Source.ServerName {
+			return fmt.Errorf("externalClusters[%d] reads serverName %q, not the parent's %q", i, got, s.Source.ServerName)
+		}
+	}
 	return nil
 }
 
 // Build renders the database objects of one environment.
 func Build(set Settings, s Spec) (Objects, error) {
-	if err := CheckSafety(s); err != nil {
+	if err := CheckSafety(s, nil); err != nil {
 		return Objects{}, err
 	}
 	t := true
@@ -145,7 +211,7 @@ func Build(set Settings, s Spec) (Objects, error) {
 		// protected environment's data outlives any mistake upstream.
 		cluster.Metadata.Annotations[SyncOptionsAnnotation] = "Prune=false,Delete=false"
 	}
-	o := Objects{Archive: objectStore(set, ArchiveStore, stores, set.Backup.Retention)}
+	o := Objects{Archive: objectStore(set, ArchiveStore, stores, set.Backup.Retention), Guard: buildGuard(set, s)}
 	if src := s.Source; src != nil {
 		ps := objectStore(set, ParentStore, stores, "") // read-only: no retention runs through it
 		o.ParentArchive = &ps
@@ -177,7 +243,7 @@ func Build(set Settings, s Spec) (Objects, error) {
 			PluginConfiguration:  &BackupPlugin{Name: PluginName},
 		},
 	}
-	o.Credentials = credentials(set.ObjectStore.Credentials)
+	o.Credentials = credentials(set.ObjectStore.Credentials, s.Env)
 	if err := checkObjects(s, o); err != nil {
 		return Objects{}, err
 	}
@@ -200,12 +266,36 @@ func objectStore(set Settings, name string, annotations map[string]string, reten
 				Wal:  &CompressionConfig{Compression: "gzip"},
 				Data: &CompressionConfig{Compression: "gzip"},
 			},
-			RetentionPolicy: retention,
+			RetentionPolicy:              retention,
+			InstanceSidecarConfiguration: sidecar(set.ObjectStore.InstanceSidecarConfiguration),
 		},
 	}
 }
 
-func credentials(c Credentials) any {
+func sidecar(sc *InstanceSidecarConfiguration) *InstanceSidecarConfiguration {
+	if sc == nil || (len(sc.Env) == 0 && sc.Resources == nil) {
+		return nil
+	}
+	out := &InstanceSidecarConfiguration{Env: append([]EnvVar(nil), sc.Env...)}
+	if r := sc.Resources; r != nil && (len(r.Requests) > 0 || len(r.Limits) > 0) {
+		out.Resources = &ResourceRequirements{Requests: copyMapOrNil(r.Requests), Limits: copyMapOrNil(r.Limits)}
+	}
+	return out
+}
+
+func copyMapOrNil(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return copyMap(m)
+}
+
+// EnvPlaceholder in externalSecret.remoteKey and replicated.from is
+// replaced by the environment's name: one object-store key per
+// environment (docs/database.md, "Keys and prefixes").
+const EnvPlaceholder = "{env}"
+
+func credentials(c Credentials, env string) any {
 	meta := ObjectMeta{Name: c.SecretName, Annotations: map[string]string{SyncWaveAnnotation: WaveStores}}
 	switch c.Source {
 	case SourceExternalSecret:
@@ -220,6 +310,7 @@ func credentials(c Credentials) any {
 		if refresh == "" {
 			refresh = "1h"
 		}
+		remoteKey := strings.ReplaceAll(es.RemoteKey, EnvPlaceholder, env)
 		return &ExternalSecret{
 			TypeMeta: TypeMeta{APIVersion: apiVersion, Kind: "ExternalSecret"},
 			Metadata: meta,
@@ -228,8 +319,8 @@ func credentials(c Credentials) any {
 				SecretStoreRef:  SecretStoreRef{Name: es.StoreName, Kind: kind},
 				Target:          ExternalSecretTarget{Name: c.SecretName, CreationPolicy: "Owner"},
 				Data: []ExternalSecretDatum{
-					{SecretKey: c.AccessKeyIDKey, RemoteRef: ExternalRemoteRef{Key: es.RemoteKey, Property: c.AccessKeyIDKey}},
-					{SecretKey: c.SecretAccessKeyKey, RemoteRef: ExternalRemoteRef{Key: es.RemoteKey, Property: c.SecretAccessKeyKey}},
+					{SecretKey: c.AccessKeyIDKey, RemoteRef: ExternalRemoteRef{Key: remoteKey, Property: c.AccessKeyIDKey}},
+					{SecretKey: c.SecretAccessKeyKey, RemoteRef: ExternalRemoteRef{Key: remoteKey, Property: c.SecretAccessKeyKey}},
 				},
 			},
 		}
@@ -238,7 +329,7 @@ func credentials(c Credentials) any {
 		if ann == "" {
 			ann = "replicator.v1.mittwald.de/replicate-from"
 		}
-		meta.Annotations[ann] = c.Replicated.From
+		meta.Annotations[ann] = strings.ReplaceAll(c.Replicated.From, EnvPlaceholder, env)
 		return &Secret{TypeMeta: TypeMeta{APIVersion: "v1", Kind: "Secret"}, Metadata: meta, Type: "Opaque"}
 	}
 	return nil
@@ -247,26 +338,15 @@ func credentials(c Credentials) any {
 // checkObjects re-checks the invariants on what was built, so that no later
 // edit of Build can make a cluster archive anywhere but its own serverName.
 func checkObjects(s Spec, o Objects) error {
-	var archivers int
-	for _, p := range o.Cluster.Spec.Plugins {
-		if p.IsWALArchiver != nil && *p.IsWALArchiver {
-			archivers++
-			if p.Parameters["serverName"] != s.ServerName || p.Parameters["barmanObjectName"] != ArchiveStore {
-				return fmt.Errorf("%w: cluster %q archives to %s/%s instead of its own %s/%s", ErrUnsafe, s.Cluster,
-					p.Parameters["barmanObjectName"], p.Parameters["serverName"], ArchiveStore, s.ServerName)
-			}
-		}
-	}
-	if archivers != 1 {
-		return fmt.Errorf("%w: cluster %q has %d WAL archivers, want 1", ErrUnsafe, s.Cluster, archivers)
-	}
-	for _, ec := range o.Cluster.Spec.ExternalClusters {
-		if ec.Plugin != nil && ec.Plugin.Parameters["barmanObjectName"] == ArchiveStore {
-			return fmt.Errorf("%w: cluster %q reads its parent through its own archive store", ErrUnsafe, s.Cluster)
-		}
+	if err := CheckSafety(s, &o.Cluster); err != nil {
+		return err
 	}
 	if o.ParentArchive != nil && o.ParentArchive.Spec.RetentionPolicy != "" {
 		return fmt.Errorf("%w: the read-side store of %q must not run retention on the parent's archive", ErrUnsafe, s.Env)
+	}
+	if j := o.Guard.Job; !strings.HasPrefix(j.Metadata.Name, s.Cluster+GuardJobInfix) || j.Metadata.Annotations[SyncWaveAnnotation] != WaveGuard ||
+		len(j.Metadata.Name) > 63 {
+		return fmt.Errorf("%w: environment %q: the clone guard of %s must run in wave %s, before the Cluster (Job %q)", ErrUnsafe, s.Env, s.Cluster, WaveGuard, j.Metadata.Name)
 	}
 	return nil
 }

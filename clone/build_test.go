@@ -76,9 +76,10 @@ func TestObjectsPassCRDSchemas(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			builtin := validateBuiltins(t, o)
 			for _, k := range skipped {
-				if !strings.HasPrefix(k, "Secret/") && !strings.HasPrefix(k, "ExternalSecret/") {
-					t.Fatalf("%s was not validated against a CRD", k)
+				if !builtin[k] && !strings.HasPrefix(k, "ExternalSecret/") {
+					t.Fatalf("%s was validated neither against a CRD nor as a built-in kind", k)
 				}
 			}
 		})
@@ -176,5 +177,144 @@ func TestSettingsValidation(t *testing.T) {
 	want := []string{"database.instances", "database.objectStore.credentials.externalSecret"}
 	if strings.Join(fields, ",") != strings.Join(want, ",") {
 		t.Fatalf("fields = %v, want %v", fields, want)
+	}
+}
+
+// validateBuiltins validates every object of a built-in kind (the guard's
+// Job, ServiceAccount, Role, RoleBinding, the credentials Secret) against
+// the Kubernetes types and OpenAPI schema, and returns them as Kind/name.
+func validateBuiltins(t *testing.T, o clone.Objects) map[string]bool {
+	t.Helper()
+	done := map[string]bool{}
+	for _, obj := range o.List() {
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		av, _ := m["apiVersion"].(string)
+		kind, _ := m["kind"].(string)
+		if !crdschema.IsBuiltin(av, kind) {
+			continue
+		}
+		if err := crdschema.ValidateBuiltin(m); err != nil {
+			t.Fatal(err)
+		}
+		done[kind+"/"+m["metadata"].(map[string]any)["name"].(string)] = true
+	}
+	return done
+}
+
+// Every plugin entry of a Cluster is checked, not only the one marked
+// isWALArchiver: any other Barman Cloud entry would receive archive calls
+// too; the parent's store belongs to externalClusters only.
+func TestEveryPluginEntryIsChecked(t *testing.T) {
+	f := false
+	for name, mutate := range map[string]func(*clone.Cluster){
+		"second barman entry, not an archiver": func(c *clone.Cluster) {
+			c.Spec.Plugins = append(c.Spec.Plugins, clone.PluginConfiguration{Name: clone.PluginName,
+				Parameters: map[string]string{"barmanObjectName": clone.ParentStore, "serverName": "staging-20261126t090000z-beef"}})
+		},
+		"archiver marked false": func(c *clone.Cluster) { c.Spec.Plugins[0].IsWALArchiver = &f },
+		"archiver through the parent's store": func(c *clone.Cluster) {
+			c.Spec.Plugins[0].Parameters = map[string]string{"barmanObjectName": clone.ParentStore, "serverName": "feature-1-20261126t090100z-0123"}
+		},
+		"another plugin claims the WAL": func(c *clone.Cluster) {
+			t := true
+			c.Spec.Plugins[0].IsWALArchiver = nil
+			c.Spec.Plugins = append(c.Spec.Plugins, clone.PluginConfiguration{Name: "other.example.com", IsWALArchiver: &t})
+		},
+		"no archiver": func(c *clone.Cluster) { c.Spec.Plugins = nil },
+		"external cluster through own store": func(c *clone.Cluster) {
+			c.Spec.ExternalClusters[0].Plugin.Parameters["barmanObjectName"] = clone.ArchiveStore
+		},
+		"external cluster reads own serverName": func(c *clone.Cluster) {
+			c.Spec.ExternalClusters[0].Plugin.Parameters["serverName"] = "feature-1-20261126t090100z-0123"
+		},
+	} {
+		o, err := clone.Build(settings(), childSpec())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := o.Cluster
+		b, _ := yaml.Marshal(&c)
+		var cp clone.Cluster
+		if err := yaml.Unmarshal(b, &cp); err != nil {
+			t.Fatal(err)
+		}
+		mutate(&cp)
+		if err := clone.CheckSafety(childSpec(), &cp); !errors.Is(err, clone.ErrUnsafe) {
+			t.Errorf("%s: want ErrUnsafe, got %v", name, err)
+		}
+	}
+	// A plugin that has nothing to do with object stores is allowed.
+	o, _ := clone.Build(settings(), childSpec())
+	o.Cluster.Spec.Plugins = append(o.Cluster.Spec.Plugins, clone.PluginConfiguration{Name: "metrics.example.com"})
+	if err := clone.CheckSafety(childSpec(), &o.Cluster); err != nil {
+		t.Fatal(err)
+	}
+	// A root reads no archive at all.
+	r, _ := clone.Build(settings(), rootSpec())
+	r.Cluster.Spec.ExternalClusters = o.Cluster.Spec.ExternalClusters
+	if err := clone.CheckSafety(rootSpec(), &r.Cluster); !errors.Is(err, clone.ErrUnsafe) {
+		t.Fatalf("root with an external archive: %v", err)
+	}
+}
+
+// instanceSidecarConfiguration reaches both ObjectStores (and the guard's
+// environment), passes the v0.15 CRD, and bad values are named.
+func TestInstanceSidecarConfiguration(t *testing.T) {
+	s := settings()
+	s.ObjectStore.InstanceSidecarConfiguration = &clone.InstanceSidecarConfiguration{
+		Env:       []clone.EnvVar{{Name: "AWS_REQUEST_CHECKSUM_CALCULATION", Value: "when_required"}},
+		Resources: &clone.ResourceRequirements{Requests: map[string]string{"cpu": "50m", "memory": "64Mi"}, Limits: map[string]string{"memory": "512Mi"}},
+	}
+	if errs := s.Validate("database"); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	o, err := clone.Build(s, childSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []clone.ObjectStore{o.Archive, *o.ParentArchive} {
+		sc := st.Spec.InstanceSidecarConfiguration
+		if sc == nil || sc.Env[0].Value != "when_required" || sc.Resources.Limits["memory"] != "512Mi" {
+			t.Fatalf("%s: %+v", st.Metadata.Name, sc)
+		}
+	}
+	var inGuard bool
+	for _, e := range o.Guard.Job.Spec.Template.Spec.Containers[0].Env {
+		inGuard = inGuard || e.Name == "AWS_REQUEST_CHECKSUM_CALCULATION"
+	}
+	if !inGuard {
+		t.Fatal("the guard's barman-cloud must get the sidecar's environment too")
+	}
+	if _, err := crdschema.CNPG(t).ValidateYAML(marshalAll(t, o)); err != nil {
+		t.Fatal(err)
+	}
+	bad := settings()
+	bad.ObjectStore.InstanceSidecarConfiguration = &clone.InstanceSidecarConfiguration{
+		Env:       []clone.EnvVar{{Name: "1BAD"}, {Name: "GUARD_CLUSTER"}, {Name: "OK"}, {Name: "OK"}},
+		Resources: &clone.ResourceRequirements{Requests: map[string]string{"cpu": "lots", "gpu": "1"}, Limits: map[string]string{"memory": "1 GB"}},
+	}
+	bad.CloneGuard.Timeout = "forever"
+	var fields []string
+	for _, e := range bad.Validate("database") {
+		fields = append(fields, e.(*clone.FieldError).Field)
+	}
+	want := []string{
+		"database.objectStore.instanceSidecarConfiguration.env[0].name",
+		"database.objectStore.instanceSidecarConfiguration.env[1].name",
+		"database.objectStore.instanceSidecarConfiguration.env[3].name",
+		"database.objectStore.instanceSidecarConfiguration.resources.requests.cpu",
+		"database.objectStore.instanceSidecarConfiguration.resources.requests.gpu",
+		"database.objectStore.instanceSidecarConfiguration.resources.limits.memory",
+		"database.cloneGuard.timeout",
+	}
+	if strings.Join(fields, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("fields:\n%s\nwant:\n%s", strings.Join(fields, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -13,7 +13,9 @@ package clone
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
+	"time"
 )
 
 // Settings are the database settings of offshoot.yaml (the `database` key).
@@ -33,6 +35,19 @@ type Settings struct {
 	ObjectStore ObjectStoreSettings `json:"objectStore"`
 	// Backup is the schedule and retention of base backups.
 	Backup BackupSettings `json:"backup"`
+	// CloneGuard configures the Job that holds a Cluster back until CNPG
+	// can bootstrap it (docs/database.md).
+	CloneGuard GuardSettings `json:"cloneGuard,omitempty"`
+}
+
+// GuardSettings configure the clone guard Job.
+type GuardSettings struct {
+	// Image runs python3 and barman-cloud-backup-list (default: the
+	// Barman Cloud plugin's sidecar image).
+	Image string `json:"image,omitempty"`
+	// Timeout bounds the wait, a Go duration (default 6h): the Job's
+	// activeDeadlineSeconds.
+	Timeout string `json:"timeout,omitempty"`
 }
 
 // ObjectStoreSettings describe the shared bucket; each environment writes
@@ -41,6 +56,10 @@ type ObjectStoreSettings struct {
 	DestinationPath string      `json:"destinationPath"`
 	EndpointURL     string      `json:"endpointURL,omitempty"`
 	Credentials     Credentials `json:"credentials"`
+	// InstanceSidecarConfiguration is copied to both ObjectStores: the
+	// plugin's sidecar in each instance pod (and the clone guard) gets
+	// these environment variables and resources.
+	InstanceSidecarConfiguration *InstanceSidecarConfiguration `json:"instanceSidecarConfiguration,omitempty"`
 }
 
 // Credentials say how the object store credentials Secret gets into each
@@ -66,9 +85,11 @@ const (
 // ExternalSecretSource makes an External Secrets Operator ExternalSecret in
 // each env namespace that reads the credentials from a cluster store.
 type ExternalSecretSource struct {
-	APIVersion      string `json:"apiVersion,omitempty"`
-	StoreKind       string `json:"storeKind,omitempty"`
-	StoreName       string `json:"storeName"`
+	APIVersion string `json:"apiVersion,omitempty"`
+	StoreKind  string `json:"storeKind,omitempty"`
+	StoreName  string `json:"storeName"`
+	// RemoteKey is the key in the store; {env} is replaced by the
+	// environment's name (a key per environment).
 	RemoteKey       string `json:"remoteKey"`
 	RefreshInterval string `json:"refreshInterval,omitempty"`
 }
@@ -77,7 +98,8 @@ type ExternalSecretSource struct {
 // (kubernetes-replicator's replicate-from by default) that copies the data
 // from a source Secret outside git.
 type ReplicatedSource struct {
-	// From is "namespace/name" of the source Secret.
+	// From is "namespace/name" of the source Secret; {env} is replaced by
+	// the environment's name (a source Secret, and key, per environment).
 	From string `json:"from"`
 	// Annotation is the annotation key the replicator watches.
 	Annotation string `json:"annotation,omitempty"`
@@ -121,6 +143,8 @@ var (
 	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	quantity         = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`)
+	cpuQuantity      = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?m?$`)
+	envName          = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	retention        = regexp.MustCompile(`^[1-9][0-9]*[dwm]$`)
 	secretKey        = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 	pgIdentifier     = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -198,7 +222,7 @@ func (s Settings) Validate(prefix string) []error {
 		if c.Replicated == nil {
 			add(cp+"replicated", "is required when source is %q", c.Source)
 		} else {
-			ns, name, ok := strings.Cut(c.Replicated.From, "/")
+			ns, name, ok := strings.Cut(strings.ReplaceAll(c.Replicated.From, EnvPlaceholder, "e"), "/")
 			if !ok || !dns1123Label.MatchString(ns) || !dns1123Label.MatchString(name) {
 				add(cp+"replicated.from", "must be namespace/name of the source Secret, got %q", c.Replicated.From)
 			}
@@ -219,5 +243,64 @@ func (s Settings) Validate(prefix string) []error {
 	if !retention.MatchString(s.Backup.Retention) {
 		add("backup.retention", "must be a number followed by d, w or m (e.g. 7d), got %q", s.Backup.Retention)
 	}
+	if sc := os.InstanceSidecarConfiguration; sc != nil {
+		validateSidecar(sc, "objectStore.instanceSidecarConfiguration.", add)
+	}
+	if img := s.CloneGuard.Image; img != "" && strings.ContainsAny(img, " \t\n") {
+		add("cloneGuard.image", "must be a container image reference, got %q", img)
+	}
+	if t := s.CloneGuard.Timeout; t != "" {
+		if d, err := time.ParseDuration(t); err != nil || d < time.Minute || d > 7*24*time.Hour {
+			add("cloneGuard.timeout", "must be a duration between 1m and 168h (e.g. 6h), got %q", t)
+		}
+	}
 	return errs
+}
+
+func validateSidecar(sc *InstanceSidecarConfiguration, prefix string, add func(field, format string, args ...any)) {
+	seen := map[string]bool{}
+	for i, e := range sc.Env {
+		f := fmt.Sprintf("%senv[%d]", prefix, i)
+		switch {
+		case !envName.MatchString(e.Name):
+			add(f+".name", "must be an environment variable name (letters, digits, _; not starting with a digit), got %q", e.Name)
+		case seen[e.Name]:
+			add(f+".name", "%q is set twice", e.Name)
+		case strings.HasPrefix(e.Name, "GUARD_") || e.Name == "HOME":
+			add(f+".name", "%q is reserved for the clone guard", e.Name)
+		}
+		seen[e.Name] = true
+		if e.ValueFrom != nil {
+			add(f+".valueFrom", "is not supported: give a literal value (secrets belong in the credentials Secret)")
+		}
+	}
+	if r := sc.Resources; r != nil {
+		for _, pm := range []struct {
+			part string
+			m    map[string]string
+		}{{"requests", r.Requests}, {"limits", r.Limits}} {
+			part, m := pm.part, pm.m
+			names := make([]string, 0, len(m))
+			for k := range m {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				v := m[k]
+				f := prefix + "resources." + part + "." + k
+				switch k {
+				case "cpu":
+					if !cpuQuantity.MatchString(v) && !quantity.MatchString(v) {
+						add(f, "must be a CPU quantity such as 100m or 1, got %q", v)
+					}
+				case "memory", "ephemeral-storage":
+					if !quantity.MatchString(v) {
+						add(f, "must be a Kubernetes quantity such as 256Mi, got %q", v)
+					}
+				default:
+					add(f, "unknown resource: use cpu, memory or ephemeral-storage")
+				}
+			}
+		}
+	}
 }

@@ -91,8 +91,9 @@ type ObjectStore struct {
 
 // ObjectStoreSpec configures the bucket and the retention of what is archived through it.
 type ObjectStoreSpec struct {
-	Configuration   BarmanObjectStoreConfiguration `json:"configuration"`
-	RetentionPolicy string                         `json:"retentionPolicy,omitempty"`
+	Configuration                BarmanObjectStoreConfiguration `json:"configuration"`
+	RetentionPolicy              string                         `json:"retentionPolicy,omitempty"`
+	InstanceSidecarConfiguration *InstanceSidecarConfiguration  `json:"instanceSidecarConfiguration,omitempty"`
 }
 
 // BarmanObjectStoreConfiguration is barman-cloud's object store configuration.
@@ -192,4 +193,35 @@ type Secret struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta `json:"metadata"`
 	Type     string     `json:"type,omitempty"`
+}
+
+// InstanceSidecarConfiguration configures the plugin's sidecar in every
+// instance pod of a Cluster archiving through the ObjectStore
+// (plugin-barman-cloud v0.15.0 ObjectStoreSpec.instanceSidecarConfiguration).
+type InstanceSidecarConfiguration struct {
+	Env       []EnvVar              `json:"env,omitempty"`
+	Resources *ResourceRequirements `json:"resources,omitempty"`
+}
+
+// EnvVar is a literal environment variable (core/v1 EnvVar with value only).
+type EnvVar struct {
+	Name      string        `json:"name"`
+	Value     string        `json:"value,omitempty"`
+	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
+}
+
+// EnvVarSource takes an environment variable from elsewhere.
+type EnvVarSource struct {
+	FieldRef *ObjectFieldSelector `json:"fieldRef,omitempty"`
+}
+
+// ObjectFieldSelector selects a field of the pod (downward API).
+type ObjectFieldSelector struct {
+	FieldPath string `json:"fieldPath"`
+}
+
+// ResourceRequirements are container requests and limits.
+type ResourceRequirements struct {
+	Requests map[string]string `json:"requests,omitempty"`
+	Limits   map[string]string `json:"limits,omitempty"`
 }

@@ -88,3 +88,48 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		t.Fatalf("want field errors, got %T", ce.Errs[0])
 	}
 }
+
+// instanceSidecarConfiguration and cloneGuard are read from offshoot.yaml
+// strictly and every bad value is named with its field path.
+func TestConfigSidecarAndGuard(t *testing.T) {
+	base := string(scaffoldConfig(t, InitOptions{}))
+	good := strings.Replace(base, "  backup:\n", `    instanceSidecarConfiguration:
+      env:
+        - name: AWS_REQUEST_CHECKSUM_CALCULATION
+          value: when_required
+      resources:
+        requests: {cpu: 50m, memory: 128Mi}
+  cloneGuard:
+    image: registry.local/barman-tools:1
+    timeout: 2h
+  backup:
+`, 1)
+	if good == base {
+		t.Fatal("template has no backup section")
+	}
+	cfg, err := ParseConfig([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := cfg.Database.ObjectStore.InstanceSidecarConfiguration; sc == nil || sc.Env[0].Value != "when_required" || sc.Resources.Requests["cpu"] != "50m" {
+		t.Fatalf("sidecar: %+v", sc)
+	}
+	if cfg.Database.CloneGuard.Timeout != "2h" {
+		t.Fatalf("guard: %+v", cfg.Database.CloneGuard)
+	}
+	bad := strings.NewReplacer("AWS_REQUEST_CHECKSUM_CALCULATION", "AWS-BAD", "timeout: 2h", "timeout: 2 hours", "cpu: 50m", "cpu: fast").Replace(good)
+	_, err = ParseConfig([]byte(bad))
+	for _, field := range []string{
+		"database.objectStore.instanceSidecarConfiguration.env[0].name",
+		"database.objectStore.instanceSidecarConfiguration.resources.requests.cpu",
+		"database.cloneGuard.timeout",
+	} {
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("want an error naming %s, got %v", field, err)
+		}
+	}
+	typo := strings.Replace(good, "      resources:\n        requests", "      resource:\n        requests", 1)
+	if _, err := ParseConfig([]byte(typo)); err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Fatalf("a misspelt sidecar field must be refused: %v", err)
+	}
+}

@@ -254,6 +254,9 @@ func planDelete(cfg *Config, repo fs.FS, req Request, prev *Environment) (*Plan,
 // the new directory's kustomize build and checks are left pending.
 func finish(cfg *Config, repo fs.FS, op Op, env, prev *Environment, req Request, msg string) (*Plan, error) {
 	dir := EnvDir(env.Name)
+	if err := checkPointInTime(cfg, repo, env, prev, req.Now); err != nil {
+		return nil, err
+	}
 	if prev != nil {
 		env.UpdatedAt = prev.UpdatedAt
 	}

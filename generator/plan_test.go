@@ -98,8 +98,9 @@ func demo(t *testing.T) *memRepo {
 
 func TestGoldenRender(t *testing.T) {
 	r := demo(t)
-	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	r.must(Request{Op: OpSync, Branch: "feature/PITR", Parent: "master", SHA: "abcdef0", At: &at})
+	// Half an hour into master's archive, recovered an hour and a half later.
+	at := t0.Add(30 * time.Minute)
+	r.must(Request{Op: OpSync, Branch: "feature/PITR", Parent: "master", SHA: "abcdef0", At: &at, Now: t0.Add(2 * time.Hour)})
 	es := newMemRepo(t, InitOptions{})
 	es.cfg.Database.ObjectStore.Credentials = clone.Credentials{
 		SecretName: "s3", AccessKeyIDKey: "id", SecretAccessKeyKey: "key", Source: clone.SourceExternalSecret,
@@ -264,8 +265,8 @@ func TestSameEventTwiceIsUpToDate(t *testing.T) {
 func TestRefreshAndRecreateNeverMeetAnOldArchive(t *testing.T) {
 	r := demo(t)
 	first := readEnv(t, r, "feature_1")
-	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	r.must(Request{Op: OpRefresh, Branch: "feature_1", At: &at})
+	at := t0.Add(30 * time.Minute)
+	r.must(Request{Op: OpRefresh, Branch: "feature_1", At: &at, Now: t0.Add(2 * time.Hour)})
 	refreshed := readEnv(t, r, "feature_1")
 	if refreshed.Database.ServerName == first.Database.ServerName || refreshed.Database.Cluster == first.Database.Cluster {
 		t.Fatalf("refresh must make a new incarnation: %+v → %+v", first.Database, refreshed.Database)
@@ -397,8 +398,8 @@ func TestBrokenBaseFailsValidation(t *testing.T) {
 func TestBuiltEnvironmentsPassCRDSchemas(t *testing.T) {
 	v := crdschema.CNPG(t)
 	r := demo(t)
-	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	r.must(Request{Op: OpSync, Branch: "feature/PITR", Parent: "staging", SHA: "abcdef0", At: &at})
+	at := t0.Add(30 * time.Minute)
+	r.must(Request{Op: OpSync, Branch: "feature/PITR", Parent: "staging", SHA: "abcdef0", At: &at, Now: t0.Add(2 * time.Hour)})
 	r.must(Request{Op: OpRefresh, Branch: "feature_1"})
 	for _, e := range mustList(t, r) {
 		out, _, err := BuildEnv(r.fs, EnvDir(e.Name), nil)
@@ -409,8 +410,37 @@ func TestBuiltEnvironmentsPassCRDSchemas(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", e.Branch, err)
 		}
-		if len(skipped) != 5 { // Namespace, Secret, Service, Deployment, Ingress: built-in kinds
-			t.Fatalf("%s: skipped %v", e.Branch, skipped)
+		// The built-in kinds (Namespace, the credentials Secret, the clone
+		// guard's ServiceAccount, Role, RoleBinding, Job and PostSync hook, the app's
+		// Deployment, Service, Ingress) against the Kubernetes types and
+		// OpenAPI schema.
+		builtin := map[string]bool{}
+		for _, doc := range strings.Split(string(out), "\n---\n") {
+			var m map[string]any
+			if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+				t.Fatal(err)
+			}
+			av, _ := m["apiVersion"].(string)
+			kind, _ := m["kind"].(string)
+			if !crdschema.IsBuiltin(av, kind) {
+				continue
+			}
+			if err := crdschema.ValidateBuiltin(m); err != nil {
+				t.Fatalf("%s: %v", e.Branch, err)
+			}
+			builtin[kind+"/"+m["metadata"].(map[string]any)["name"].(string)] = true
+		}
+		want := 10
+		if e.Protected {
+			want++ // the retire hook
+		}
+		if len(skipped) != want || len(builtin) != want {
+			t.Fatalf("%s: skipped by the CRD check %v, validated as built-in %v", e.Branch, skipped, keys(builtin))
+		}
+		for _, k := range skipped {
+			if !builtin[k] {
+				t.Fatalf("%s: %s validated neither against a CRD nor as a built-in kind", e.Branch, k)
+			}
 		}
 	}
 }

@@ -30,7 +30,7 @@ const (
 	AnnotationBranch     = "offshoot.dev/branch"
 	AnnotationParent     = "offshoot.dev/parent-branch"
 	AnnotationSHA        = "offshoot.dev/sha"
-	WaveNamespace        = "-3"
+	WaveNamespace        = clone.WaveNamespace
 	DatabaseURLEnv       = "DATABASE_URL"
 	cnpgAppSecretSuffix  = "-app"
 	cnpgAppSecretURIKey  = "uri"
@@ -204,22 +204,27 @@ func checkBuilt(cfg *Config, env *Environment, objs []map[string]any) error {
 	return nil
 }
 
+// checkClusterArchive applies clone.CheckSafety to the Cluster as kustomize
+// built it: every plugin entry and external cluster, not only the WAL
+// archiver, so that no patch in the base or overlay makes it write anywhere
+// but its own store and serverName.
 func checkClusterArchive(env *Environment, o map[string]any) error {
-	spec, _ := o["spec"].(map[string]any)
-	plugins, _ := spec["plugins"].([]any)
-	for _, p := range plugins {
-		pm, _ := p.(map[string]any)
-		if arch, _ := pm["isWALArchiver"].(bool); !arch {
-			continue
-		}
-		params, _ := pm["parameters"].(map[string]any)
-		if params["serverName"] != env.Database.ServerName {
-			return fmt.Errorf("%w: environment %q's Cluster archives into serverName %v, not its own %q",
-				clone.ErrUnsafe, env.Name, params["serverName"], env.Database.ServerName)
-		}
-		return nil
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("%w: environment %q's Cluster has no WAL archiver", clone.ErrUnsafe, env.Name)
+	var c clone.Cluster
+	if err := json.Unmarshal(b, &c); err != nil {
+		return fmt.Errorf("environment %q: built Cluster: %w", env.Name, err)
+	}
+	return clone.CheckSafety(clone.Spec{
+		Env:        env.Name,
+		Namespace:  env.Namespace,
+		Cluster:    env.Database.Cluster,
+		ServerName: env.Database.ServerName,
+		Source:     env.Database.Source,
+		Protected:  env.Protected,
+	}, &c)
 }
 
 func firstImage(o map[string]any) string {

@@ -522,6 +522,7 @@ func TestAppProjectWhitelistsEnvKinds(t *testing.T) {
 		"/Namespace", "apps/Deployment", "/Service", "/Secret", "/ConfigMap",
 		"networking.k8s.io/Ingress", "postgresql.cnpg.io/Cluster", "postgresql.cnpg.io/ScheduledBackup",
 		"barmancloud.cnpg.io/ObjectStore", "external-secrets.io/ExternalSecret",
+		"batch/Job", "/ServiceAccount", "rbac.authorization.k8s.io/Role", "rbac.authorization.k8s.io/RoleBinding",
 	} {
 		if !allowed[want] {
 			t.Errorf("AppProject does not allow %s", want)

@@ -137,6 +137,8 @@ func readHealthScript(t *testing.T, name string) string {
 	return string(b)
 }
 
+const pluginWait = " (waiting for the plugin; check the plugin's pod and the operator's log if it lasts)"
+
 func TestClusterHealth(t *testing.T) {
 	script := readHealthScript(t, "postgresql.cnpg.io_Cluster.lua")
 	tests := []struct {
@@ -156,13 +158,24 @@ func TestClusterHealth(t *testing.T) {
 			"Cluster is unrecoverable and needs manual intervention: One or more instances were previously created, " +
 				"but no PersistentVolumeClaims (PVCs) exist. The cluster is in an unrecoverable state. " +
 				"To resolve this, restore the cluster from a recent backup."}},
-		{"cluster-unknown-plugin.yaml", healthStatus{"Degraded",
+		// Transient while the plugin starts or registers: Progressing, so
+		// a sync wave waits instead of failing.
+		{"cluster-unknown-plugin.yaml", healthStatus{"Progressing",
 			"Cluster cannot proceed to reconciliation due to an unknown plugin being required: " +
 				"Unknown plugin: 'barman-cloud.cloudnative-pg.io'. This may be caused by the plugin not being loaded " +
-				"correctly by the operator. Check the operator and plugin logs for errors"}},
+				"correctly by the operator. Check the operator and plugin logs for errors" + pluginWait}},
+		{"cluster-plugin-error.yaml", healthStatus{"Progressing",
+			"Cluster cannot proceed to reconciliation due to an error while interacting with plugins: " +
+				"rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: " +
+				"dial tcp 10.96.0.200:9090: connect: connection refused\"" + pluginWait}},
+		// A parent whose archiving quietly fails must not look Healthy.
+		{"cluster-archiving-failing.yaml", healthStatus{"Degraded",
+			"WAL archiving is failing: unexpected failure invoking barman-cloud-wal-archive: exit status 4 (Cluster in healthy state)"}},
+		// Hibernation requested by annotation, before the operator's condition.
+		{"cluster-hibernation-requested.yaml", healthStatus{"Suspended", "Cluster is hibernated (cnpg.io/hibernation: on)"}},
 		{"cluster-waiting-for-user.yaml", healthStatus{"Suspended",
 			"Waiting for user action: User must issue a supervised switchover"}},
-		{"cluster-hibernated.yaml", healthStatus{"Suspended", "Cluster has been hibernated"}},
+		{"cluster-hibernated.yaml", healthStatus{"Suspended", "Cluster is hibernated (cnpg.io/hibernation: on)"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.TrimSuffix(tt.file, ".yaml"), func(t *testing.T) {
@@ -174,6 +187,33 @@ func TestClusterHealth(t *testing.T) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// ContinuousArchiving=False is Degraded in every phase that is not already
+// a failure; True changes nothing.
+func TestClusterHealthArchivingCondition(t *testing.T) {
+	script := readHealthScript(t, "postgresql.cnpg.io_Cluster.lua")
+	for _, phase := range []string{"Cluster in healthy state", "Setting up primary", "Creating a new replica", "Failing over"} {
+		for status, want := range map[string]string{"False": "Degraded", "True": ""} {
+			obj := map[string]any{
+				"spec": map[string]any{"instances": float64(1)},
+				"status": map[string]any{"phase": phase, "readyInstances": float64(1), "conditions": []any{
+					map[string]any{"type": "ContinuousArchiving", "status": status, "message": "boom"},
+				}},
+			}
+			got, err := runHealthScript(script, obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want == "" {
+				if got.Status == "Degraded" {
+					t.Errorf("%s, archiving %s: %+v", phase, status, got)
+				}
+			} else if got.Status != want || got.Message != "WAL archiving is failing: boom ("+phase+")" {
+				t.Errorf("%s, archiving %s: %+v", phase, status, got)
+			}
+		}
 	}
 }
 
@@ -194,8 +234,8 @@ func TestClusterHealthPhases(t *testing.T) {
 		"Primary instance is being restarted in-place":             "Progressing",
 		"Primary instance is being restarted without a switchover": "Progressing",
 		"Cluster in healthy state":                                 "Healthy",
-		"Cluster cannot proceed to reconciliation due to an unknown plugin being required":        "Degraded",
-		"Cluster cannot proceed to reconciliation due to an error while interacting with plugins": "Degraded",
+		"Cluster cannot proceed to reconciliation due to an unknown plugin being required":        "Progressing",
+		"Cluster cannot proceed to reconciliation due to an error while interacting with plugins": "Progressing",
 		"Cluster has incomplete or invalid image catalog":                                         "Degraded",
 		"Cluster is unrecoverable and needs manual intervention":                                  "Degraded",
 		"Cluster cannot execute instance online upgrade due to missing architecture binary":       "Degraded",

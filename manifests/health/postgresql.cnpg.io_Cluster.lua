@@ -4,6 +4,14 @@
 -- (only base, table and a safe os): do not use string.* here.
 local hs = {}
 
+-- Hibernation is declared with the cnpg.io/hibernation annotation; the
+-- operator then removes the pods and, later, sets the condition below.
+if obj.metadata ~= nil and obj.metadata.annotations ~= nil and obj.metadata.annotations["cnpg.io/hibernation"] == "on" then
+  hs.status = "Suspended"
+  hs.message = "Cluster is hibernated (cnpg.io/hibernation: on)"
+  return hs
+end
+
 if obj.status == nil or obj.status.phase == nil or obj.status.phase == "" then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator"
@@ -28,19 +36,44 @@ if obj.status.phaseReason ~= nil and obj.status.phaseReason ~= "" then
 end
 
 -- Phases the operator does not leave without a change to the spec,
--- the operator/plugin installation or a human.
+-- the operator installation or a human.
 local failed = {
   ["Cluster is unrecoverable and needs manual intervention"] = true,
   ["Invalid cluster definition"] = true,
   ["Unable to create required cluster objects"] = true,
   ["Cluster has incomplete or invalid image catalog"] = true,
-  ["Cluster cannot proceed to reconciliation due to an unknown plugin being required"] = true,
-  ["Cluster cannot proceed to reconciliation due to an error while interacting with plugins"] = true,
   ["Cluster cannot execute instance online upgrade due to missing architecture binary"] = true,
 }
 if failed[phase] then
   hs.status = "Degraded"
   hs.message = message
+  return hs
+end
+
+-- WAL archiving that fails (the instance reports it in this condition)
+-- means the Cluster's archive, and so every child cloned from it, falls
+-- behind: never Healthy, whatever the phase says.
+if obj.status.conditions ~= nil then
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == "ContinuousArchiving" and c.status == "False" then
+      hs.status = "Degraded"
+      hs.message = "WAL archiving is failing"
+      if c.message ~= nil and c.message ~= "" then
+        hs.message = hs.message .. ": " .. c.message
+      end
+      hs.message = hs.message .. " (" .. phase .. ")"
+      return hs
+    end
+  end
+end
+
+-- The plugin phases are transient: the operator reaches the Barman Cloud
+-- plugin only once the plugin's pod is up and registered (right after an
+-- install or a restart of either), and retries on its own.
+if phase == "Cluster cannot proceed to reconciliation due to an unknown plugin being required" or
+   phase == "Cluster cannot proceed to reconciliation due to an error while interacting with plugins" then
+  hs.status = "Progressing"
+  hs.message = message .. " (waiting for the plugin; check the plugin's pod and the operator's log if it lasts)"
   return hs
 end
 

@@ -48,3 +48,21 @@ func TestCLIRefusesCredentialsOverPlainHTTP(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, errb.String())
 	}
 }
+
+// The same rule for GitHub's API and Argo CD's.
+func TestCLIRefusesAPITokensOverPlainHTTP(t *testing.T) {
+	for _, env := range [][2]string{{"GITHUB_API_URL", "http://ghe.example.invalid/api/v3/"}, {"ARGOCD_SERVER", "http://argocd.example.invalid"}} {
+		t.Run(env[0], func(t *testing.T) {
+			t.Setenv("GITHUB_TOKEN", "s3cret")
+			t.Setenv("ARGOCD_AUTH_TOKEN", "s3cret")
+			t.Setenv("GITHUB_API_URL", "")
+			t.Setenv("ARGOCD_SERVER", "")
+			t.Setenv(env[0], env[1])
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"list", "--env-repo", t.TempDir()}, &out, &errb)
+			if code != exitUsage || !strings.Contains(errb.String(), "refusing to send credentials over plain http") {
+				t.Fatalf("exit %d\n%s", code, errb.String())
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/offshoot-dev/offshoot/internal/apprepo"
 	"github.com/offshoot-dev/offshoot/internal/argocd"
+	"github.com/offshoot-dev/offshoot/internal/gitcache"
 	"github.com/offshoot-dev/offshoot/internal/engine"
 	"github.com/offshoot-dev/offshoot/internal/github"
 	"github.com/offshoot-dev/offshoot/internal/gitrepo"
@@ -101,6 +102,18 @@ func (s *settings) load(getenv func(string) string) error {
 			return &flagError{errors.New("a GitHub App needs its private key: --github-app-key-file or OFFSHOOT_GITHUB_APP_PRIVATE_KEY")}
 		}
 	}
+	// No token over plain http:// to another host: the git remotes are
+	// checked when opened; GitHub's API and Argo CD's here.
+	if s.GitHub.BaseURL != "" && (s.GitHub.Token != "" || s.GitHub.AppID != 0) {
+		if err := gitcache.CheckTransport(s.GitHub.BaseURL, true, s.AllowInsecureHTTP); err != nil {
+			return fmt.Errorf("GitHub API: %w", err)
+		}
+	}
+	if s.Token != "" {
+		if err := gitcache.CheckTransport(s.ArgoServer, true, s.AllowInsecureHTTP); err != nil {
+			return fmt.Errorf("Argo CD API: %w", err)
+		}
+	}
 	s.Notify = argocd.NotifySettings{
 		AppSetWebhook: getenv("ARGOCD_APPSET_WEBHOOK"), APIWebhook: getenv("ARGOCD_WEBHOOK"), Secret: getenv("ARGOCD_WEBHOOK_SECRET"),
 		Server: s.ArgoServer, Token: s.Token, Insecure: getenv("ARGOCD_INSECURE") == "true", UserAgent: "offshoot/" + version,
@@ -138,7 +151,11 @@ func (s *settings) engine(ctx context.Context, logger *slog.Logger) (*engine.Eng
 		return nil, err
 	} else if c != nil {
 		e.PRs = github.NewReviewer(c, repo)
-		e.CommitURL = func(commit string) string { return github.CommitURL("", repo, commit) }
+		host, fromURL, err := github.ParseRemote(s.EnvRepo)
+		if err != nil || fromURL != repo {
+			host = "" // named by --github-repo only: github.com
+		}
+		e.CommitURL = func(commit string) string { return github.CommitURL(host, repo, commit) }
 	}
 	if repo, c, err := s.gitHub(s.AppGitHubRepo, s.AppRepo); err != nil {
 		return nil, err

@@ -26,9 +26,12 @@ func (e *Engine) report(ctx context.Context, out *Outcome) {
 			continue
 		}
 		var err error
-		if it.Err != nil {
+		switch {
+		case it.Err != nil && IsTemporary(it.Err) && !e.NoRetry:
+			continue // the caller tries it again; it reports when it gives up
+		case it.Err != nil:
 			err = e.setFailure(ctx, r.Request, it.Err)
-		} else {
+		default:
 			err = e.reportItem(ctx, it, out.Commit)
 		}
 		if err != nil {

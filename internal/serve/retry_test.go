@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -155,4 +156,52 @@ func counter(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return d.GetCounter().GetValue()
+}
+
+// flakyPRs answers the first OpenPR with a passing failure (a GitHub 5xx),
+// then opens pull requests in memory.
+type flakyPRs struct {
+	mu     sync.Mutex
+	failed bool
+	opened []string
+}
+
+func (f *flakyPRs) OpenPR(context.Context, string) (*engine.PullRequest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.failed {
+		f.failed = true
+		return nil, engine.Temporary(errors.New("github: 502 Bad Gateway"))
+	}
+	return nil, nil
+}
+func (f *flakyPRs) UpsertPR(_ context.Context, r engine.PRRequest) (*engine.PullRequest, bool, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened = append(f.opened, r.Head)
+	return &engine.PullRequest{Number: len(f.opened)}, true, false, nil
+}
+func (f *flakyPRs) ClosePR(context.Context, int) error { return nil }
+func (f *flakyPRs) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.opened)
+}
+
+// A request that fails for a passing reason inside a batch (GitHub's 5xx
+// while proposing) is retried, not dropped.
+func TestTemporaryRequestFailureIsRetried(t *testing.T) {
+	w := newWorld(t)
+	eng := w.engine(t.TempDir())
+	prs := &flakyPRs{}
+	eng.Review, eng.PRs, eng.Mode = eng.Repo.(engine.ReviewRepo), prs, "pr"
+	s := serve.New(serve.Options{Engine: eng, Window: time.Millisecond, Retry: engine.Backoff{Base: 10 * time.Millisecond, Max: 20 * time.Millisecond}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx, 0); close(done) }()
+	defer func() { cancel(); <-done }()
+	if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: w.git(w.appDir, "rev-parse", "main")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the pull request after GitHub's 502", func() bool { return prs.count() == 1 })
 }

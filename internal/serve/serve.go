@@ -47,6 +47,8 @@ type Server struct {
 	wake     chan struct{}
 	warm     chan struct{} // closed once the worker has warmed up
 	failures int           // consecutive temporary failures (worker only)
+	// lastTemporary is the cause of the last request that failed temporarily.
+	lastTemporary error
 }
 
 // New makes a Server.
@@ -220,7 +222,12 @@ func (s *Server) step(ctx context.Context) (d time.Duration, again bool) {
 	if len(evs) == 0 {
 		return 0, false
 	}
-	err := s.process(ctx, evs)
+	retry, err := s.process(ctx, evs)
+	if err == nil && len(retry) > 0 {
+		// Some requests failed for a passing reason (GitHub answering 5xx
+		// to a pull request, say): those are retried like a failed batch.
+		evs, err = retry, s.lastTemporary
+	}
 	switch {
 	case err == nil:
 		s.failures = 0
@@ -293,10 +300,14 @@ func (s *Server) drain() {
 		if len(evs) == 0 {
 			return
 		}
-		if err := s.process(ctx, evs); err != nil {
-			if engine.IsTemporary(err) {
-				s.requeue(evs)
-			}
+		retry, err := s.process(ctx, evs)
+		switch {
+		case err != nil && engine.IsTemporary(err):
+			s.requeue(evs)
+		case err == nil:
+			s.requeue(retry)
+		}
+		if err != nil {
 			s.o.Logger.Error("drain failed", "events", len(evs), "error", err.Error())
 		}
 	}
@@ -311,12 +322,14 @@ func (s *Server) Flush(ctx context.Context) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := s.process(ctx, evs); err != nil {
+	retry, err := s.process(ctx, evs)
+	if err != nil {
 		if engine.IsTemporary(err) {
 			s.requeue(evs)
 		}
 		return err
 	}
+	s.requeue(retry)
 	return nil
 }
 
@@ -334,15 +347,26 @@ func requests(evs []webhook.Event) []engine.Request {
 	return reqs
 }
 
-// process hands a batch to the engine and records what became of it.
-func (s *Server) process(ctx context.Context, evs []webhook.Event) error {
+// process hands a batch to the engine and records what became of it; retry
+// are the events whose requests failed temporarily.
+func (s *Server) process(ctx context.Context, evs []webhook.Event) (retry []webhook.Event, err error) {
 	start := time.Now()
 	out, err := s.o.Engine.Handle(ctx, requests(evs))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.observe(out, start)
-	return nil
+	byBranch := map[string]webhook.Event{}
+	for _, ev := range evs {
+		byBranch[ev.Branch] = ev
+	}
+	for _, it := range out.Items {
+		if engine.IsTemporary(it.Err) {
+			retry = append(retry, byBranch[it.Request.Branch])
+			s.lastTemporary = it.Err
+		}
+	}
+	return retry, nil
 }
 
 // observe logs and counts what a batch did.

@@ -32,7 +32,7 @@ func envErr(dir string, err error) error {
 }
 
 // Validator validates plans while more are being made: a batch hands each
-// plan over as soon as Prepare returns it, so the builds (most of a batch's
+// plan over as soon as PlanUnchecked returns it, so the builds (most of a batch's
 // cost) overlap the planning of the next ones. Builds read one snapshot of
 // repo's shared files (everything outside envs/, where plans never write)
 // and each plan's own files; the snapshot is read when the first plan

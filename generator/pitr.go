@@ -28,7 +28,7 @@ type PointInTimeError struct {
 }
 
 func (e *PointInTimeError) Error() string {
-	msg := fmt.Sprintf("--at %s: %s", e.At.UTC().Format(time.RFC3339), e.Reason)
+	msg := fmt.Sprintf("point in time %s: %s", e.At.UTC().Format(time.RFC3339), e.Reason)
 	if !e.RetryAt.IsZero() {
 		msg += fmt.Sprintf("; retry at or after %s", e.RetryAt.UTC().Format(time.RFC3339))
 	}

@@ -66,7 +66,7 @@ type Plan struct {
 	// refresh) when the request asked for it (WantBuilt); empty when UpToDate.
 	Built []byte
 
-	// pending is the validation Prepare left to do; nil once validated.
+	// pending is the validation PlanUnchecked left to do; nil once validated.
 	pending *pendingBuild
 }
 
@@ -100,12 +100,12 @@ func LoadConfig(repo fs.FS) (*Config, error) {
 	return ParseConfig(data)
 }
 
-// Make computes the plan of a request against the repo's current files and
+// PlanChecked computes the plan of a request against the repo's current files and
 // validates it: every environment it writes is built with kustomize and
 // checked before anything is committed. It reads only the environments it
 // needs (the branch, its ancestors, and for delete the other metadata).
-func Make(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
-	p, err := Prepare(cfg, repo, req)
+func PlanChecked(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
+	p, err := PlanUnchecked(cfg, repo, req)
 	if err != nil {
 		return nil, err
 	}
@@ -115,10 +115,10 @@ func Make(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
 	return p, nil
 }
 
-// Prepare is Make without the validation: the plan's kustomize build and
+// PlanUnchecked is PlanChecked without the validation: the plan's kustomize build and
 // checks are left to Validate or a Validator, and the plan must not be
 // committed before one of them succeeded (Validated says so).
-func Prepare(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
+func PlanUnchecked(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
 	if req.Now.IsZero() {
 		return nil, errors.New("request has no time")
 	}
@@ -147,7 +147,7 @@ func Prepare(cfg *Config, repo fs.FS, req Request) (*Plan, error) {
 
 func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environment) (*Plan, error) {
 	if !shaPattern.MatchString(req.SHA) {
-		return nil, usage("invalid --sha %q: want 7 to 64 lower-case hex digits of the app commit", req.SHA)
+		return nil, usage("invalid app commit SHA %q: want 7 to 64 lower-case hex digits", req.SHA)
 	}
 	if req.Branch == cfg.Branches.Root && req.Parent != "" {
 		return nil, usage("%q is the root branch (branches.root in %s); it has no parent", req.Branch, ConfigFile)
@@ -157,7 +157,7 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 			return nil, usage("environment of %q already exists with parent %q, not %q: delete it first to re-parent it", req.Branch, displayParent(prev.Parent), req.Parent)
 		}
 		if req.At != nil {
-			return nil, usage("environment of %q already exists; --at applies when it is created (use offshoot refresh %s --at ...)", req.Branch, req.Branch)
+			return nil, usage("environment of %q already exists; a point in time applies when it is created (refresh it to re-clone its data to a point in time)", req.Branch)
 		}
 		env := *prev
 		env.SHA = req.SHA
@@ -182,11 +182,11 @@ func planSync(cfg *Config, repo fs.FS, req Request, name string, prev *Environme
 	var src *clone.Source
 	if req.Branch == cfg.Branches.Root {
 		if req.At != nil {
-			return nil, usage("the root environment starts with a fresh database; --at needs a parent")
+			return nil, usage("the root environment starts with a fresh database; a point in time needs a parent")
 		}
 	} else {
 		if req.Parent == "" {
-			return nil, usage("environment of %q does not exist yet: give its parent with --parent (the branch it was cut from)", req.Branch)
+			return nil, usage("environment of %q does not exist yet: name its parent, the branch it was cut from", req.Branch)
 		}
 		if req.Parent == req.Branch {
 			return nil, usage("branch %q cannot be its own parent", req.Branch)

@@ -52,7 +52,7 @@ func (r *memRepo) do(req Request) (*Plan, error) {
 	if req.Now.IsZero() {
 		req.Now = r.now
 	}
-	p, err := Make(r.cfg, r.fs, req)
+	p, err := PlanChecked(r.cfg, r.fs, req)
 	if err != nil {
 		return nil, err
 	}
@@ -291,9 +291,9 @@ func TestBadRequestsWriteNothing(t *testing.T) {
 		want string
 	}{
 		{"unknown parent", Request{Op: OpSync, Branch: "f", Parent: "nope", SHA: "1234567"}, `unknown parent "nope"`},
-		{"no parent", Request{Op: OpSync, Branch: "f", SHA: "1234567"}, "--parent"},
+		{"no parent", Request{Op: OpSync, Branch: "f", SHA: "1234567"}, "name its parent"},
 		{"own parent", Request{Op: OpSync, Branch: "f", Parent: "f", SHA: "1234567"}, "its own parent"},
-		{"bad sha", Request{Op: OpSync, Branch: "f", Parent: "master", SHA: "not-a-sha"}, "invalid --sha"},
+		{"bad sha", Request{Op: OpSync, Branch: "f", Parent: "master", SHA: "not-a-sha"}, "invalid app commit SHA"},
 		{"bad branch", Request{Op: OpSync, Branch: "a..b", Parent: "master", SHA: "1234567"}, "'..'"},
 		{"bad lock branch", Request{Op: OpSync, Branch: "x.lock", Parent: "master", SHA: "1234567"}, ".lock"},
 		{"delete protected", Request{Op: OpDelete, Branch: "staging"}, "protected"},

@@ -20,22 +20,22 @@ func TestValidatorMatchesSerialBuilds(t *testing.T) {
 	var plans []*Plan
 	var serial [][]byte
 	for _, req := range reqs {
-		p, err := Prepare(r.cfg, r.fs, req)
+		p, err := PlanUnchecked(r.cfg, r.fs, req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if p.Validated() || p.Built != nil {
-			t.Fatal("Prepare validated the plan")
+			t.Fatal("PlanUnchecked validated the plan")
 		}
 		plans = append(plans, p)
-		m, err := Make(r.cfg, r.fs, req)
+		m, err := PlanChecked(r.cfg, r.fs, req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		serial = append(serial, m.Built)
 	}
 	// One plan with a broken overlay: only its own error.
-	bad, err := Prepare(r.cfg, r.fs, Request{Op: OpSync, Branch: "feature/broken", Parent: "master", SHA: "bbbbbbb", Now: t0.Add(time.Hour)})
+	bad, err := PlanUnchecked(r.cfg, r.fs, Request{Op: OpSync, Branch: "feature/broken", Parent: "master", SHA: "bbbbbbb", Now: t0.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestValidateWithoutYAMLStillChecks(t *testing.T) {
 	if p.Built != nil || !p.Validated() {
 		t.Fatalf("Built %d bytes, validated %v", len(p.Built), p.Validated())
 	}
-	p, err := Prepare(r.cfg, r.fs, Request{Op: OpSync, Branch: "feature_3", Parent: "master", SHA: "7654321", Now: t0.Add(time.Hour)})
+	p, err := PlanUnchecked(r.cfg, r.fs, Request{Op: OpSync, Branch: "feature_3", Parent: "master", SHA: "7654321", Now: t0.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

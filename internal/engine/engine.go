@@ -175,10 +175,10 @@ func planBatch(cfg *generator.Config, files fs.FS, reqs []generator.Request) []I
 		items[i].Request = req
 	}
 	v := generator.NewValidator(files, len(items), runtime.GOMAXPROCS(0))
-	planInOrder(cfg, files, items, generator.Prepare, v.Add)
+	planInOrder(cfg, files, items, generator.PlanUnchecked, v.Add)
 	for _, err := range v.Wait() {
 		if err != nil {
-			planInOrder(cfg, files, items, generator.Make, nil)
+			planInOrder(cfg, files, items, generator.PlanChecked, nil)
 			break
 		}
 	}

@@ -101,7 +101,7 @@ func (e *Engine) propose(ctx context.Context, snap *snapshot, req generator.Requ
 		return out, nil
 	}
 	req.WantBuilt = true // the pull request shows the kustomize output
-	plan, err := generator.Make(cfg, view, req)
+	plan, err := generator.PlanChecked(cfg, view, req)
 	if err != nil {
 		return nil, err
 	}

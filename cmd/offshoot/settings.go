@@ -13,8 +13,8 @@ import (
 
 	"github.com/offshoot-dev/offshoot/internal/apprepo"
 	"github.com/offshoot-dev/offshoot/internal/argocd"
-	"github.com/offshoot-dev/offshoot/internal/gitcache"
 	"github.com/offshoot-dev/offshoot/internal/engine"
+	"github.com/offshoot-dev/offshoot/internal/gitcache"
 	"github.com/offshoot-dev/offshoot/internal/github"
 	"github.com/offshoot-dev/offshoot/internal/gitrepo"
 )

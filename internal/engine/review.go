@@ -307,7 +307,6 @@ func cutDiff(d string, max int, branch string) string {
 
 func mdCode(s string) string { return strings.ReplaceAll(s, "`", "'") }
 
-
 // unifiedDiff is a line diff of a and b with three lines of context.
 func unifiedDiff(a, b string) string {
 	if a == b {

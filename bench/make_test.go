@@ -34,7 +34,7 @@ func BenchmarkMakeNewSHA(b *testing.B) {
 	k := 0
 	for b.Loop() {
 		k++
-		p, err := generator.Make(cfg, repo, generator.Request{Op: generator.OpSync, Branch: Branch(1), SHA: SHA(1, k), Now: now})
+		p, err := generator.PlanChecked(cfg, repo, generator.Request{Op: generator.OpSync, Branch: Branch(1), SHA: SHA(1, k), Now: now})
 		if err != nil || p.UpToDate {
 			b.Fatal(err, p.UpToDate)
 		}

@@ -62,10 +62,7 @@ func TestTemporaryFailureIsRetried(t *testing.T) {
 	s := serve.New(serve.Options{Engine: w.engine(t.TempDir()), Window: time.Millisecond, Metrics: m,
 		Retry: engine.Backoff{Base: 20 * time.Millisecond, Max: 40 * time.Millisecond, Attempts: 100}, Logger: slog.New(slog.NewTextHandler(tlog{t}, nil))})
 	w.srv.SetDown(true)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx, 0); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer runWorker(s)()
 	mainSHA := w.git(w.appDir, "rev-parse", "main")
 	if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: mainSHA}); err != nil {
 		t.Fatal(err)
@@ -103,13 +100,10 @@ func TestTerminalFailureIsNotRetried(t *testing.T) {
 	if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: mainSHA}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx, 0); close(done) }()
+	stop := runWorker(s)
 	waitFor(t, "the terminal failure", func() bool { return counter(m.Failures.WithLabelValues("terminal")) == 1 })
 	time.Sleep(100 * time.Millisecond) // a retry would show now
-	cancel()
-	<-done
+	stop()
 	if n := counter(m.Failures.WithLabelValues("temporary")); n != 0 {
 		t.Fatalf("a broken offshoot.yaml was retried (%v temporary failures)", n)
 	}
@@ -196,12 +190,17 @@ func TestTemporaryRequestFailureIsRetried(t *testing.T) {
 	prs := &flakyPRs{}
 	eng.Review, eng.PRs, eng.Mode = eng.Repo.(engine.ReviewRepo), prs, "pr"
 	s := serve.New(serve.Options{Engine: eng, Window: time.Millisecond, Retry: engine.Backoff{Base: 10 * time.Millisecond, Max: 20 * time.Millisecond}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx, 0); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer runWorker(s)()
 	if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: w.git(w.appDir, "rev-parse", "main")}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the pull request after GitHub's 502", func() bool { return prs.count() == 1 })
+}
+
+// runWorker runs s's worker until the returned stop is called.
+func runWorker(s *serve.Server) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx, 0); close(done) }()
+	return func() { cancel(); <-done }
 }

@@ -430,10 +430,7 @@ func TestReadyAfterWarmUp(t *testing.T) {
 	if err := s.Offer(webhook.Event{Source: "push", Kind: webhook.KindSync, Branch: "main", SHA: mainSHA}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx, 0); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer runWorker(s)()
 	for deadline := time.Now().Add(30 * time.Second); !s.Warmed(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("not warmed up after 30 s")

@@ -89,7 +89,7 @@ def get_cluster():
         log("cannot read Cluster %s from the API server: %s" % (CLUSTER, e))
         return None
     if code == 200:
-        return obj
+        return obj or {"metadata": {}}
     if code == 404:
         return False
     log("cannot read Cluster %s from the API server: HTTP %d (check the Role offshoot-clone-guard)" % (CLUSTER, code))
@@ -200,11 +200,11 @@ def wal_written_after(creds, server, t):
 def check():
     """One round: returns when it must wait; exits when it knows."""
     cluster = get_cluster()
-    if cluster:
-        adopt(cluster)
-        ready("Cluster %s exists: it was bootstrapped already, nothing to guard" % CLUSTER)
     if cluster is None:
         return "the API server"
+    if cluster is not False:
+        adopt(cluster)
+        ready("Cluster %s exists: it was bootstrapped already, nothing to guard" % CLUSTER)
     creds, missing = credentials()
     if missing:
         return ("keys %s of Secret %s (the replicator or External Secrets fills it; see docs/database.md)"

@@ -505,3 +505,63 @@ func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
 		t.Fatalf("unprotected: retire %v, rules %+v", o.Guard.Retire, o.Guard.Role.Rules)
 	}
 }
+
+// With T and no backup after it, the guard waits until the parent's WAL
+// archive holds a segment written after T (listed with boto3 on s3://
+// stores; a fake boto3 module stands in for S3 here).
+func TestGuardWaitsForWALPastTheTarget(t *testing.T) {
+	f := newFakeStore(t)
+	f.keys()
+	spec := guardChild()
+	at := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Second)
+	spec.Source.TargetTime = &at
+	f.backup(spec.Source.ServerName, at.Add(-time.Hour))
+	pydir := filepath.Join(f.dir, "py")
+	if err := os.MkdirAll(pydir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The fake lists <dir>/wals.txt: one "key unix-mtime" per line, and
+	// records how it was called.
+	f.write("py/boto3.py", `import datetime, os
+DIR = `+fmt.Sprintf("%q", f.dir)+`
+class _Pages:
+    def paginate(self, Bucket, Prefix):
+        with open(os.path.join(DIR, "boto3-calls"), "a") as c:
+            c.write(Bucket + " " + Prefix + "\n")
+        contents = []
+        try:
+            lines = open(os.path.join(DIR, "wals.txt")).read().split("\n")
+        except OSError:
+            lines = []
+        for line in lines:
+            if line:
+                key, mtime = line.split()
+                contents.append({"Key": key, "LastModified": datetime.datetime.fromtimestamp(int(mtime), datetime.timezone.utc)})
+        yield {"Contents": contents}
+class _Client:
+    def get_paginator(self, name):
+        assert name == "list_objects_v2"
+        return _Pages()
+def client(service, endpoint_url=None, aws_access_key_id=None, aws_secret_access_key=None):
+    assert service == "s3" and aws_access_key_id == "AKIA-feature-1", (service, aws_access_key_id)
+    return _Client()
+`, 0o644)
+	f.env = append(f.env, "PYTHONPATH="+pydir)
+	wals := func(lines ...string) { f.write("wals.txt", strings.Join(lines, "\n")+"\n", 0o644) }
+	prefix := "offshoot/" + spec.Source.ServerName + "/wals/0000000100000000/"
+	// Before T only (and a history file after it, which does not count).
+	wals(prefix+"000000010000000000000003.gz "+fmt.Sprint(at.Add(-time.Minute).Unix()),
+		"offshoot/"+spec.Source.ServerName+"/wals/00000002.history "+fmt.Sprint(at.Add(time.Minute).Unix()))
+	exit, out := f.run(spec, map[string]func(){
+		"waiting for WAL of staging written after " + at.Format(time.RFC3339): func() {
+			wals(prefix+"000000010000000000000004.gz " + fmt.Sprint(at.Add(2*time.Minute).Unix()))
+		},
+	})
+	if exit != 0 || !strings.Contains(out, "READY: a base backup of staging ended at or before "+at.Format(time.RFC3339)+", and its WAL archive holds a segment written after it") {
+		t.Fatalf("exit %d:\n%s", exit, out)
+	}
+	calls, _ := os.ReadFile(filepath.Join(f.dir, "boto3-calls"))
+	if !strings.HasPrefix(string(calls), "backups offshoot/staging-20261126t090000z-beef/wals/\n") {
+		t.Fatalf("listed %q", calls)
+	}
+}

@@ -554,7 +554,7 @@ def client(service, endpoint_url=None, aws_access_key_id=None, aws_secret_access
 		"offshoot/"+spec.Source.ServerName+"/wals/00000002.history "+fmt.Sprint(at.Add(time.Minute).Unix()))
 	exit, out := f.run(spec, map[string]func(){
 		"waiting for WAL of staging written after " + at.Format(time.RFC3339): func() {
-			wals(prefix+"000000010000000000000004.gz " + fmt.Sprint(at.Add(2*time.Minute).Unix()))
+			wals(prefix + "000000010000000000000004.gz " + fmt.Sprint(at.Add(2*time.Minute).Unix()))
 		},
 	})
 	if exit != 0 || !strings.Contains(out, "READY: a base backup of staging ended at or before "+at.Format(time.RFC3339)+", and its WAL archive holds a segment written after it") {

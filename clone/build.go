@@ -70,7 +70,7 @@ func (o Objects) List() []any {
 	if o.Credentials != nil {
 		out = append(out, o.Credentials)
 	}
-	out = append(out, &o.Guard.ServiceAccount, &o.Guard.Role, &o.Guard.RoleBinding, &o.Archive)
+	out = append(out, &o.Guard.Script, &o.Guard.ServiceAccount, &o.Guard.Role, &o.Guard.RoleBinding, &o.Archive)
 	if o.ParentArchive != nil {
 		out = append(out, o.ParentArchive)
 	}

@@ -43,12 +43,15 @@ const (
 	HookAnnotation             = "argocd.argoproj.io/hook"
 	HookDeletePolicyAnnotation = "argocd.argoproj.io/hook-delete-policy"
 	guardCredentialsDir        = "/credentials"
+	guardScriptDir             = "/guard"
+	guardScriptFile            = "guard.py"
 )
 
 //go:embed guard.py
 var guardScript string
 
-// GuardScript is the Python program the guard Job runs.
+// GuardScript is the Python program the guard Jobs run (from the
+// ConfigMap offshoot-clone-guard, mounted at /guard).
 func GuardScript() string { return guardScript }
 
 // Job is a batch/v1 Job (the subset the guard uses).
@@ -149,11 +152,17 @@ type VolumeMount struct {
 	ReadOnly  bool   `json:"readOnly,omitempty"`
 }
 
-// Volume is a Secret or an emptyDir volume.
+// Volume is a Secret, ConfigMap or emptyDir volume.
 type Volume struct {
-	Name     string                `json:"name"`
-	Secret   *SecretVolumeSource   `json:"secret,omitempty"`
-	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+	Name      string                 `json:"name"`
+	Secret    *SecretVolumeSource    `json:"secret,omitempty"`
+	ConfigMap *ConfigMapVolumeSource `json:"configMap,omitempty"`
+	EmptyDir  *EmptyDirVolumeSource  `json:"emptyDir,omitempty"`
+}
+
+// ConfigMapVolumeSource projects a ConfigMap.
+type ConfigMapVolumeSource struct {
+	Name string `json:"name"`
 }
 
 // SecretVolumeSource projects a Secret; Optional lets the pod start before
@@ -165,6 +174,13 @@ type SecretVolumeSource struct {
 
 // EmptyDirVolumeSource is a scratch directory.
 type EmptyDirVolumeSource struct{}
+
+// ConfigMap is a core/v1 ConfigMap.
+type ConfigMap struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta        `json:"metadata"`
+	Data     map[string]string `json:"data"`
+}
 
 // ServiceAccount is a core/v1 ServiceAccount.
 type ServiceAccount struct {
@@ -213,6 +229,8 @@ type RoleRef struct {
 // dependent of the Cluster, and the right to read that Cluster and patch
 // that Job.
 type Guard struct {
+	// Script holds guard.py, once per environment, for all its Jobs.
+	Script         ConfigMap
 	ServiceAccount ServiceAccount
 	Role           Role
 	RoleBinding    RoleBinding
@@ -264,7 +282,9 @@ func buildGuard(set Settings, s Spec) Guard {
 		env = append(env, sc.Env...)
 	}
 	job := guardJob(s.Cluster, image, c.SecretName, env, int64(timeout/time.Second), true)
-	sum := sha256.Sum256(mustJSON(job.Spec))
+	// The script is mounted from the ConfigMap, so it is hashed with the
+	// spec: a new script is a new Job too.
+	sum := sha256.Sum256(append(mustJSON(job.Spec), guardScript...))
 	job.Metadata.Name = s.Cluster + GuardJobInfix + hex.EncodeToString(sum[:])[:5]
 	job.Metadata.Annotations = map[string]string{SyncWaveAnnotation: WaveGuard}
 	for i := range job.Spec.Template.Spec.Containers[0].Env {
@@ -327,6 +347,11 @@ func buildGuard(set Settings, s Spec) Guard {
 		rules = append(rules, PolicyRule{APIGroups: []string{"postgresql.cnpg.io"}, Resources: []string{"clusters"}, Verbs: []string{"list", "delete"}})
 	}
 	return Guard{
+		Script: ConfigMap{
+			TypeMeta: TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			Metadata: ObjectMeta{Name: GuardName, Annotations: copyMap(rbac)},
+			Data:     map[string]string{guardScriptFile: guardScript},
+		},
 		Retire: retire,
 		ServiceAccount: ServiceAccount{
 			TypeMeta: TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
@@ -386,11 +411,12 @@ func guardJob(cluster, image, secretName string, env []EnvVar, deadline int64, w
 					Containers: []Container{{
 						Name:    "guard",
 						Image:   image,
-						Command: []string{"python3", "-c", guardScript},
+						Command: []string{"python3", guardScriptDir + "/" + guardScriptFile},
 						Env:     env,
 						VolumeMounts: []VolumeMount{
 							{Name: "credentials", MountPath: guardCredentialsDir, ReadOnly: true},
 							{Name: "tmp", MountPath: "/tmp"},
+							{Name: "script", MountPath: guardScriptDir, ReadOnly: true},
 						},
 						Resources: &ResourceRequirements{
 							Requests: map[string]string{"cpu": "10m", "memory": "64Mi"},
@@ -405,6 +431,7 @@ func guardJob(cluster, image, secretName string, env []EnvVar, deadline int64, w
 					Volumes: []Volume{
 						{Name: "credentials", Secret: &SecretVolumeSource{SecretName: secretName, Optional: &t}},
 						{Name: "tmp", EmptyDir: &EmptyDirVolumeSource{}},
+						{Name: "script", ConfigMap: &ConfigMapVolumeSource{Name: GuardName}},
 					},
 				},
 			},

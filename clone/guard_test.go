@@ -95,8 +95,18 @@ func TestGuardShape(t *testing.T) {
 			t.Errorf("guard env %s = %q, want %q", k, env[k], v)
 		}
 	}
-	if c.Image != clone.DefaultGuardImage || c.Command[0] != "python3" || c.Command[2] != clone.GuardScript() {
-		t.Fatalf("guard container: %s %v", c.Image, c.Command[:2])
+	if c.Image != clone.DefaultGuardImage || strings.Join(c.Command, " ") != "python3 /guard/guard.py" {
+		t.Fatalf("guard container: %s %v", c.Image, c.Command)
+	}
+	if g.Script.Metadata.Name != clone.GuardName || g.Script.Data["guard.py"] != clone.GuardScript() || wave(t, g.Script.Metadata.Annotations) >= jw {
+		t.Fatalf("the script ConfigMap must hold guard.py and come before the guard: %+v", g.Script.Metadata)
+	}
+	var mounted bool
+	for _, v := range j.Spec.Template.Spec.Volumes {
+		mounted = mounted || (v.ConfigMap != nil && v.ConfigMap.Name == clone.GuardName)
+	}
+	if !mounted {
+		t.Fatal("the guard must mount the script ConfigMap")
 	}
 	if *j.Spec.ActiveDeadlineSeconds != int64(clone.DefaultGuardTimeout/time.Second) {
 		t.Fatalf("deadline %d", *j.Spec.ActiveDeadlineSeconds)
@@ -296,7 +306,13 @@ func (f *fakeStore) runJob(job clone.Job, on map[string]func()) (exit int, out s
 	c := job.Spec.Template.Spec.Containers[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
+	// The pod runs the ConfigMap's guard.py from /guard; here, a copy.
+	script := filepath.Join(f.dir, "guard.py")
+	f.write("guard.py", clone.GuardScript(), 0o644)
+	if strings.Join(c.Command, " ") != "python3 /guard/guard.py" {
+		f.t.Fatalf("command %v", c.Command)
+	}
+	cmd := exec.CommandContext(ctx, "python3", script)
 	for _, e := range c.Env {
 		if e.ValueFrom == nil && e.Name != "GUARD_CREDENTIALS_DIR" {
 			cmd.Env = append(cmd.Env, e.Name+"="+e.Value)

@@ -429,7 +429,7 @@ func TestBuiltEnvironmentsPassCRDSchemas(t *testing.T) {
 			}
 			builtin[kind+"/"+m["metadata"].(map[string]any)["name"].(string)] = true
 		}
-		want := 10
+		want := 11
 		if e.Protected {
 			want++ // the retire hook
 		}

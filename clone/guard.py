@@ -309,7 +309,10 @@ def main():
     log("guarding Cluster %s/%s: %s, archiving to %s" % (NAMESPACE, CLUSTER, what, OWN))
     start = time.time()
     while True:
-        waiting = check()
+        try:
+            waiting = check()
+        except Exception as e:  # an unreadable catalog, a store that is down: try again
+            waiting = "a retry after %s: %s" % (type(e).__name__, e)
         log("waiting for %s (%ds so far; the Job's activeDeadlineSeconds bounds the wait)" % (waiting, time.time() - start))
         time.sleep(POLL)
 

@@ -581,3 +581,18 @@ def client(service, endpoint_url=None, aws_access_key_id=None, aws_secret_access
 		t.Fatalf("listed %q", calls)
 	}
 }
+
+// An error on the way (here: a catalog that is not JSON) is logged and
+// retried, not a crash of the pod.
+func TestGuardRetriesAfterErrors(t *testing.T) {
+	f := newFakeStore(t)
+	f.keys()
+	spec := guardChild()
+	f.write("catalog-"+spec.Source.ServerName+".json", "<html>502 Bad Gateway</html>", 0o644)
+	exit, out := f.run(spec, map[string]func(){
+		"waiting for a retry after JSONDecodeError": func() { f.backup(spec.Source.ServerName, time.Now().Add(-time.Minute)) },
+	})
+	if exit != 0 || !strings.Contains(out, "READY:") {
+		t.Fatalf("exit %d:\n%s", exit, out)
+	}
+}

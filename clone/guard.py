@@ -5,8 +5,8 @@
 # Anything else is retried. Once the Cluster exists the guard Job is made
 # a dependent of it (ownerReferences), so that deleting the Cluster deletes
 # the guard too and Argo CD's self-heal re-creates and re-runs both, guard
-# first (GUARD_MODE=adopt: the Sync hook, in the Cluster's wave, that does
-# it in every full sync). Inputs are environment variables set by offshoot (clone/guard.go).
+# first (GUARD_MODE=adopt: a Job in the Cluster's wave that does it, for the
+# guard and for itself, once per generation). Inputs are environment variables set by offshoot (clone/guard.go).
 import datetime
 import json
 import os
@@ -31,7 +31,8 @@ PARENT = E.get("GUARD_PARENT_SERVER_NAME", "")
 PARENT_BRANCH = E.get("GUARD_PARENT_BRANCH", "")
 TARGET = E.get("GUARD_TARGET_TIME", "")
 POLL = int(E.get("GUARD_POLL_SECONDS", "15"))
-JOB = E.get("GUARD_JOB", "")
+JOB = E.get("GUARD_JOB", "")  # the guard Job (for the adopt Job)
+SELF = E.get("GUARD_SELF", "")  # this Job
 MODE = E.get("GUARD_MODE", "guard")
 
 
@@ -96,22 +97,22 @@ def get_cluster():
     return None
 
 
-def adopt(cluster):
-    """Make the guard Job a dependent of the Cluster: the garbage collector
-    deletes it with the Cluster, so a re-created Cluster is guarded again."""
+def adopt(cluster, job):
+    """Make a Job a dependent of the Cluster: the garbage collector deletes
+    it with the Cluster, so a re-created Cluster is guarded again."""
     uid = cluster.get("metadata", {}).get("uid", "")
     owner = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "name": CLUSTER, "uid": uid,
              "controller": False, "blockOwnerDeletion": False}
     try:
-        code, _ = api("PATCH", "/apis/batch/v1/namespaces/%s/jobs/%s" % (NAMESPACE, JOB),
+        code, _ = api("PATCH", "/apis/batch/v1/namespaces/%s/jobs/%s" % (NAMESPACE, job),
                       {"metadata": {"ownerReferences": [owner]}})
     except Exception as e:
-        log("cannot make Job %s a dependent of Cluster %s: %s" % (JOB, CLUSTER, e))
+        log("cannot make Job %s a dependent of Cluster %s: %s" % (job, CLUSTER, e))
         return False
     if code != 200:
-        log("cannot make Job %s a dependent of Cluster %s: HTTP %d" % (JOB, CLUSTER, code))
+        log("cannot make Job %s a dependent of Cluster %s: HTTP %d" % (job, CLUSTER, code))
         return False
-    log("Job %s is now deleted with Cluster %s (uid %s)" % (JOB, CLUSTER, uid))
+    log("Job %s is now deleted with Cluster %s (uid %s)" % (job, CLUSTER, uid))
     return True
 
 
@@ -203,7 +204,7 @@ def check():
     if cluster is None:
         return "the API server"
     if cluster is not False:
-        adopt(cluster)
+        adopt(cluster, SELF)
         ready("Cluster %s exists: it was bootstrapped already, nothing to guard" % CLUSTER)
     creds, missing = credentials()
     if missing:
@@ -252,7 +253,7 @@ def main_adopt():
     start = time.time()
     while time.time() - start < 300:
         cluster = get_cluster()
-        if cluster and adopt(cluster):
+        if cluster and adopt(cluster, JOB) and adopt(cluster, SELF):
             sys.exit(0)
         if cluster is False:
             log("Cluster %s does not exist: nothing to adopt the guard" % CLUSTER)

@@ -49,15 +49,16 @@ func TestGuardShape(t *testing.T) {
 		t.Fatal("the guard must be an ordinary resource: Argo CD's self-heal (a partial sync) runs no hooks")
 	}
 	a := g.Adopt
-	if a.Metadata.Name != "feature-1-pg1-adopt" || a.Metadata.Annotations[clone.HookAnnotation] != "Sync" || wave(t, a.Metadata.Annotations) != wave(t, child.Cluster.Metadata.Annotations) {
-		t.Fatalf("adopt hook: %+v", a.Metadata)
+	_, hook := a.Metadata.Annotations[clone.HookAnnotation]
+	if !strings.HasPrefix(a.Metadata.Name, "feature-1-pg1-adopt-") || hook || wave(t, a.Metadata.Annotations) != wave(t, child.Cluster.Metadata.Annotations) {
+		t.Fatalf("adopt Job: an ordinary Job in the Cluster's wave, run once per generation: %+v", a.Metadata)
 	}
 	var adoptsGuard bool
 	for _, e := range a.Spec.Template.Spec.Containers[0].Env {
 		adoptsGuard = adoptsGuard || (e.Name == "GUARD_JOB" && e.Value == j.Metadata.Name)
 	}
 	if !adoptsGuard {
-		t.Fatal("the adopt hook must name the guard Job")
+		t.Fatal("the adopt Job must name the guard Job")
 	}
 	// Another spec (here: image) is another Job: a Job's template is immutable.
 	s2 := settings()
@@ -128,7 +129,7 @@ func TestGuardShape(t *testing.T) {
 	if strings.Join(rule.Verbs, ",") != "get" || strings.Join(rule.ResourceNames, ",") != "feature-1-pg1" || rule.Resources[0] != "clusters" {
 		t.Fatalf("the guard may only get its own Cluster: %+v", rule)
 	}
-	if rule := g.Role.Rules[1]; strings.Join(rule.Verbs, ",") != "get,patch" || strings.Join(rule.ResourceNames, ",") != j.Metadata.Name || rule.Resources[0] != "jobs" {
+	if rule := g.Role.Rules[1]; strings.Join(rule.Verbs, ",") != "get,patch" || strings.Join(rule.ResourceNames, ",") != j.Metadata.Name+","+a.Metadata.Name || rule.Resources[0] != "jobs" {
 		t.Fatalf("the guard may only patch its own Job: %+v", rule)
 	}
 	if len(g.Role.Rules) != 2 {
@@ -194,7 +195,8 @@ type fakeStore struct {
 	env     []string
 	mu      sync.Mutex
 	cluster bool
-	owner   string   // the ownerReferences a PATCH of the guard Job set
+	owner   string   // the ownerReferences the last PATCH of a Job set
+	patched []string // the Jobs patched
 	deleted []string // Clusters deleted
 	list    string   // the Cluster list (JSON)
 }
@@ -231,9 +233,10 @@ if [ -f "`+f.dir+`/wals-$server" ]; then echo "ERROR: WAL archive check failed f
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/apis/batch/v1/namespaces/shop-feature-1/jobs/feature-1-pg1-guard-") {
+		if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/apis/batch/v1/namespaces/shop-feature-1/jobs/feature-1-pg1-") {
 			b, _ := io.ReadAll(r.Body)
 			f.owner = string(b)
+			f.patched = append(f.patched, strings.TrimPrefix(r.URL.Path, "/apis/batch/v1/namespaces/shop-feature-1/jobs/"))
 			fmt.Fprint(w, `{}`)
 			return
 		}
@@ -396,10 +399,10 @@ func TestGuardPassesWhenTheClusterExists(t *testing.T) {
 	}
 }
 
-// In every full sync the adopt hook (in the Cluster's wave) makes the guard Job a dependent of
+// Once per generation the adopt Job (in the Cluster's wave) makes the guard Job a dependent of
 // the new Cluster: deleting the Cluster deletes its guard, so self-heal
 // re-creates the guard, which runs again before the Cluster.
-func TestAdoptHookMakesTheGuardADependentOfTheCluster(t *testing.T) {
+func TestAdoptJobMakesTheGuardADependentOfTheCluster(t *testing.T) {
 	f := newFakeStore(t)
 	f.cluster = true
 	o, err := clone.Build(settings(), guardChild())
@@ -408,8 +411,8 @@ func TestAdoptHookMakesTheGuardADependentOfTheCluster(t *testing.T) {
 	}
 	exit, out := f.runJob(o.Guard.Adopt, nil)
 	want := `{"metadata": {"ownerReferences": [{"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "name": "feature-1-pg1", "uid": "c0ffee", "controller": false, "blockOwnerDeletion": false}]}}`
-	if exit != 0 || f.owner != want {
-		t.Fatalf("exit %d, patch %s:\n%s", exit, f.owner, out)
+	if exit != 0 || f.owner != want || strings.Join(f.patched, ",") != o.Guard.Job.Metadata.Name+","+o.Guard.Adopt.Metadata.Name {
+		t.Fatalf("exit %d, patched %v with %s:\n%s", exit, f.patched, f.owner, out)
 	}
 	if !strings.Contains(out, "is now deleted with Cluster feature-1-pg1") {
 		t.Fatal(out)
@@ -480,9 +483,9 @@ func TestGuardScriptIsEmbedded(t *testing.T) {
 
 // A protected environment's Cluster carries Prune=false, so after a
 // refresh Argo CD would keep the previous generation running and archiving:
-// the retire hook (protected environments only, after the new Cluster is
+// the retire Job (protected environments only, after the new Cluster is
 // Healthy) deletes the older generations, and nothing else.
-func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
+func TestRetireJobDeletesOnlyOlderGenerations(t *testing.T) {
 	f := newFakeStore(t)
 	spec := guardChild()
 	spec.Env, spec.Cluster, spec.ServerName, spec.Protected = "feature-1", "feature-1-pg3", "feature-1-20261126t090100z-0123", true
@@ -491,7 +494,8 @@ func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := o.Guard.Retire
-	if r == nil || r.Metadata.Annotations[clone.HookAnnotation] != "Sync" || wave(t, r.Metadata.Annotations) <= wave(t, o.Cluster.Metadata.Annotations) {
+	if r == nil || !strings.HasPrefix(r.Metadata.Name, "feature-1-pg3-retire-") || len(r.Metadata.Name) != len("feature-1-pg3-retire-")+5 ||
+		r.Metadata.Annotations[clone.HookAnnotation] != "" || wave(t, r.Metadata.Annotations) <= wave(t, o.Cluster.Metadata.Annotations) {
 		t.Fatalf("retire hook: %+v", r)
 	}
 	var canDelete bool
@@ -515,7 +519,7 @@ func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
 	if !strings.Contains(out, "its archive feature-1-old1 stays in the object store") {
 		t.Fatal(out)
 	}
-	// An unprotected environment's old Cluster is pruned by Argo CD: no hook, no right to delete.
+	// An unprotected environment's old Cluster is pruned by Argo CD: no retire Job, no right to delete.
 	o, _ = clone.Build(settings(), guardChild())
 	if o.Guard.Retire != nil || len(o.Guard.Role.Rules) != 2 {
 		t.Fatalf("unprotected: retire %v, rules %+v", o.Guard.Retire, o.Guard.Role.Rules)

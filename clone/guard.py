@@ -203,6 +203,8 @@ def check():
     cluster = get_cluster()
     if cluster is None:
         return "the API server"
+    if cluster is not False and cluster.get("metadata", {}).get("deletionTimestamp"):
+        return "Cluster %s to finish being deleted" % CLUSTER
     if cluster is not False:
         adopt(cluster, SELF)
         ready("Cluster %s exists: it was bootstrapped already, nothing to guard" % CLUSTER)

@@ -190,15 +190,16 @@ func TestBuiltinCheckRejectsWhatTheAPIServerRejects(t *testing.T) {
 // catalog the test edits) and a fake API server that says whether the
 // Cluster exists.
 type fakeStore struct {
-	t       *testing.T
-	dir     string
-	env     []string
-	mu      sync.Mutex
-	cluster bool
-	owner   string   // the ownerReferences the last PATCH of a Job set
-	patched []string // the Jobs patched
-	deleted []string // Clusters deleted
-	list    string   // the Cluster list (JSON)
+	t        *testing.T
+	dir      string
+	env      []string
+	mu       sync.Mutex
+	cluster  bool
+	deleting bool     // the Cluster has a deletionTimestamp
+	owner    string   // the ownerReferences the last PATCH of a Job set
+	patched  []string // the Jobs patched
+	deleted  []string // Clusters deleted
+	list     string   // the Cluster list (JSON)
 }
 
 func newFakeStore(t *testing.T) *fakeStore {
@@ -256,6 +257,10 @@ if [ -f "`+f.dir+`/wals-$server" ]; then echo "ERROR: WAL archive check failed f
 		}
 		if !f.cluster {
 			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if f.deleting {
+			fmt.Fprint(w, `{"kind":"Cluster","metadata":{"uid":"c0ffee","deletionTimestamp":"2026-11-26T10:00:00Z"}}`)
 			return
 		}
 		fmt.Fprint(w, `{"kind":"Cluster","metadata":{"uid":"c0ffee"}}`)
@@ -598,5 +603,25 @@ func TestGuardRetriesAfterErrors(t *testing.T) {
 	})
 	if exit != 0 || !strings.Contains(out, "READY:") {
 		t.Fatalf("exit %d:\n%s", exit, out)
+	}
+}
+
+// A Cluster still being deleted (its finalizers running) is not a Cluster
+// that exists: the guard waits until it is gone, then checks the archive.
+func TestGuardWaitsForADeletedClusterToGo(t *testing.T) {
+	f := newFakeStore(t)
+	f.keys()
+	f.cluster, f.deleting = true, true
+	spec := guardChild()
+	f.write("wals-"+spec.ServerName, "", 0o644)
+	exit, out := f.run(spec, map[string]func(){
+		"waiting for Cluster feature-1-pg1 to finish being deleted": func() {
+			f.mu.Lock()
+			f.cluster = false
+			f.mu.Unlock()
+		},
+	})
+	if exit != clone.GuardRefusedExitCode || f.owner != "" || !strings.Contains(out, "already holds WAL") {
+		t.Fatalf("exit %d, owner %q:\n%s", exit, f.owner, out)
 	}
 }

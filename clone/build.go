@@ -20,7 +20,7 @@ const (
 	SyncWaveAnnotation    = "argocd.argoproj.io/sync-wave"
 	SyncOptionsAnnotation = "argocd.argoproj.io/sync-options"
 	// Waves: the Namespace (-4), then credentials, the guard's RBAC and
-	// the object stores, then the clone guard hook, which must complete
+	// the object stores, then the clone guard Job, which must complete
 	// before the Cluster is applied; the Cluster before its backups and
 	// before the app (wave 0).
 	WaveNamespace = "-4"

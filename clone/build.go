@@ -20,7 +20,7 @@ const (
 	SyncWaveAnnotation    = "argocd.argoproj.io/sync-wave"
 	SyncOptionsAnnotation = "argocd.argoproj.io/sync-options"
 	// Waves: the Namespace (-4), then credentials, the guard's RBAC and
-	// the object stores, then the clone guard hook, which must complete
+	// the object stores, then the clone guard Job, which must complete
 	// before the Cluster is applied; the Cluster before its backups and
 	// before the app (wave 0).
 	WaveNamespace = "-4"
@@ -70,7 +70,7 @@ func (o Objects) List() []any {
 	if o.Credentials != nil {
 		out = append(out, o.Credentials)
 	}
-	out = append(out, &o.Guard.ServiceAccount, &o.Guard.Role, &o.Guard.RoleBinding, &o.Archive)
+	out = append(out, &o.Guard.Script, &o.Guard.ServiceAccount, &o.Guard.Role, &o.Guard.RoleBinding, &o.Archive)
 	if o.ParentArchive != nil {
 		out = append(out, o.ParentArchive)
 	}

@@ -10,13 +10,13 @@ import (
 
 // The clone guard: a Job in the wave between the object stores and the
 // Cluster, named per generation, that lets Argo CD apply the Cluster only
-// once CNPG can bootstrap it; a Sync hook in the Cluster's wave then makes it a
-// dependent of
-// the Cluster, so that a Cluster deleted by hand takes its guard with it
-// and Argo CD's self-heal runs the guard again before re-creating it (a
-// self-heal is a partial sync: it runs no hooks, only the missing
-// objects, in their waves). See guard.py for what it checks and
-// docs/database.md for the rule.
+// once CNPG can bootstrap it; a second Job in the Cluster's wave then makes
+// both dependents of the Cluster, so that a Cluster deleted by hand takes
+// them with it and Argo CD's self-heal runs the guard again before
+// re-creating it. None of them is an Argo CD hook: a self-heal is a partial
+// sync that runs no hooks (only the missing objects, in their waves), and a
+// hook would run in the sync of every commit. See guard.py for what it
+// checks and docs/database.md for the rule.
 
 // Guard object names and settings.
 const (
@@ -26,11 +26,12 @@ const (
 	// <cluster>-guard-<5 hex of its spec> (a Job's pod template cannot
 	// change, so a new offshoot's guard is a new Job).
 	GuardJobInfix = "-guard-"
-	// AdoptJobSuffix names the Sync hook that adopts the guard: <cluster>-adopt.
-	AdoptJobSuffix = "-adopt"
-	// RetireJobSuffix names the Sync hook of a protected environment that
-	// deletes its previous generations' Clusters: <cluster>-retire.
-	RetireJobSuffix = "-retire"
+	// AdoptJobInfix names the Job that makes the guard (and itself) a
+	// dependent of the Cluster: <cluster>-adopt-<5 hex>.
+	AdoptJobInfix = "-adopt-"
+	// RetireJobInfix names the Job of a protected environment that deletes
+	// its previous generations' Clusters: <cluster>-retire-<5 hex>.
+	RetireJobInfix = "-retire-"
 	// GuardRefusedExitCode is the guard's exit code for "never": the Job
 	// fails at once instead of retrying (podFailurePolicy FailJob).
 	GuardRefusedExitCode = 3
@@ -40,15 +41,18 @@ const (
 	// DefaultGuardTimeout bounds the wait (activeDeadlineSeconds).
 	DefaultGuardTimeout = 6 * time.Hour
 
-	HookAnnotation             = "argocd.argoproj.io/hook"
-	HookDeletePolicyAnnotation = "argocd.argoproj.io/hook-delete-policy"
-	guardCredentialsDir        = "/credentials"
+	// HookAnnotation marks Argo CD hooks; none of the guard's Jobs is one.
+	HookAnnotation      = "argocd.argoproj.io/hook"
+	guardCredentialsDir = "/credentials"
+	guardScriptDir      = "/guard"
+	guardScriptFile     = "guard.py"
 )
 
 //go:embed guard.py
 var guardScript string
 
-// GuardScript is the Python program the guard Job runs.
+// GuardScript is the Python program the guard Jobs run (from the
+// ConfigMap offshoot-clone-guard, mounted at /guard).
 func GuardScript() string { return guardScript }
 
 // Job is a batch/v1 Job (the subset the guard uses).
@@ -149,11 +153,17 @@ type VolumeMount struct {
 	ReadOnly  bool   `json:"readOnly,omitempty"`
 }
 
-// Volume is a Secret or an emptyDir volume.
+// Volume is a Secret, ConfigMap or emptyDir volume.
 type Volume struct {
-	Name     string                `json:"name"`
-	Secret   *SecretVolumeSource   `json:"secret,omitempty"`
-	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+	Name      string                 `json:"name"`
+	Secret    *SecretVolumeSource    `json:"secret,omitempty"`
+	ConfigMap *ConfigMapVolumeSource `json:"configMap,omitempty"`
+	EmptyDir  *EmptyDirVolumeSource  `json:"emptyDir,omitempty"`
+}
+
+// ConfigMapVolumeSource projects a ConfigMap.
+type ConfigMapVolumeSource struct {
+	Name string `json:"name"`
 }
 
 // SecretVolumeSource projects a Secret; Optional lets the pod start before
@@ -165,6 +175,13 @@ type SecretVolumeSource struct {
 
 // EmptyDirVolumeSource is a scratch directory.
 type EmptyDirVolumeSource struct{}
+
+// ConfigMap is a core/v1 ConfigMap.
+type ConfigMap struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta        `json:"metadata"`
+	Data     map[string]string `json:"data"`
+}
 
 // ServiceAccount is a core/v1 ServiceAccount.
 type ServiceAccount struct {
@@ -209,10 +226,12 @@ type RoleRef struct {
 	Name     string `json:"name"`
 }
 
-// Guard is the guard's objects: the Job, the Sync hook that makes it a
-// dependent of the Cluster, and the right to read that Cluster and patch
-// that Job.
+// Guard is the guard's objects: the script, the guard Job, the Job that
+// makes both dependents of the Cluster, the retire Job (protected envs),
+// and the right to read that Cluster and patch those Jobs.
 type Guard struct {
+	// Script holds guard.py, once per environment, for all its Jobs.
+	Script         ConfigMap
 	ServiceAccount ServiceAccount
 	Role           Role
 	RoleBinding    RoleBinding
@@ -263,16 +282,11 @@ func buildGuard(set Settings, s Spec) Guard {
 	if sc := set.ObjectStore.InstanceSidecarConfiguration; sc != nil {
 		env = append(env, sc.Env...)
 	}
-	job := guardJob(s.Cluster, image, c.SecretName, env, int64(timeout/time.Second), true)
-	sum := sha256.Sum256(mustJSON(job.Spec))
-	job.Metadata.Name = s.Cluster + GuardJobInfix + hex.EncodeToString(sum[:])[:5]
-	job.Metadata.Annotations = map[string]string{SyncWaveAnnotation: WaveGuard}
-	for i := range job.Spec.Template.Spec.Containers[0].Env {
-		// Only now is the name known; it is not part of the hash.
-		if e := &job.Spec.Template.Spec.Containers[0].Env[i]; e.Name == "GUARD_JOB" {
-			e.Value = job.Metadata.Name
-		}
-	}
+	job := guardJob(s.Cluster, image, c.SecretName, env, int64(timeout/time.Second))
+	nameJob(&job, s.Cluster+GuardJobInfix, WaveGuard)
+	// Every Job here is an ordinary resource, run once per generation (and
+	// per change of its spec or script): hooks would run in every sync of
+	// every commit, and never in a self-heal.
 	adopt := guardJob(s.Cluster, image, c.SecretName, []EnvVar{
 		{Name: "GUARD_NAMESPACE", ValueFrom: &EnvVarSource{FieldRef: &ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
 		{Name: "GUARD_MODE", Value: "adopt"},
@@ -284,19 +298,13 @@ func buildGuard(set Settings, s Spec) Guard {
 		{Name: "GUARD_ACCESS_KEY_ID_KEY", Value: c.AccessKeyIDKey},
 		{Name: "GUARD_SECRET_ACCESS_KEY_KEY", Value: c.SecretAccessKeyKey},
 		{Name: "HOME", Value: "/tmp"},
-	}, 600, false)
-	adopt.Metadata.Name = s.Cluster + AdoptJobSuffix
-	// A Sync hook in the Cluster's wave: it adopts the guard as soon as the
-	// Cluster object exists, whether or not the rest of the sync succeeds
-	// (a PostSync hook would wait for the app to be Healthy).
-	adopt.Metadata.Annotations = map[string]string{
-		SyncWaveAnnotation:         WaveCluster,
-		HookAnnotation:             "Sync",
-		HookDeletePolicyAnnotation: "BeforeHookCreation,HookSucceeded",
-	}
+	}, 600)
+	// In the Cluster's wave: it adopts the guard as soon as the Cluster
+	// object exists, whether or not the rest of the sync succeeds.
+	nameJob(&adopt, s.Cluster+AdoptJobInfix, WaveCluster)
 	rules := []PolicyRule{
 		{APIGroups: []string{"postgresql.cnpg.io"}, Resources: []string{"clusters"}, ResourceNames: []string{s.Cluster}, Verbs: []string{"get"}},
-		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, ResourceNames: []string{job.Metadata.Name}, Verbs: []string{"get", "patch"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, ResourceNames: []string{job.Metadata.Name, adopt.Metadata.Name}, Verbs: []string{"get", "patch"}},
 	}
 	var retire *Job
 	if s.Protected {
@@ -311,15 +319,10 @@ func buildGuard(set Settings, s Spec) Guard {
 			{Name: "GUARD_ACCESS_KEY_ID_KEY", Value: c.AccessKeyIDKey},
 			{Name: "GUARD_SECRET_ACCESS_KEY_KEY", Value: c.SecretAccessKeyKey},
 			{Name: "HOME", Value: "/tmp"},
-		}, 600, false)
-		r.Metadata.Name = s.Cluster + RetireJobSuffix
+		}, 600)
 		// After the new Cluster is Healthy (wave -1): the old one serves
 		// until then.
-		r.Metadata.Annotations = map[string]string{
-			SyncWaveAnnotation:         WaveBackup,
-			HookAnnotation:             "Sync",
-			HookDeletePolicyAnnotation: "BeforeHookCreation,HookSucceeded",
-		}
+		nameJob(&r, s.Cluster+RetireJobInfix, WaveBackup)
 		retire = &r
 		// Listing cannot be limited by name; the namespace holds only
 		// this environment's Clusters, and the script deletes only
@@ -327,6 +330,11 @@ func buildGuard(set Settings, s Spec) Guard {
 		rules = append(rules, PolicyRule{APIGroups: []string{"postgresql.cnpg.io"}, Resources: []string{"clusters"}, Verbs: []string{"list", "delete"}})
 	}
 	return Guard{
+		Script: ConfigMap{
+			TypeMeta: TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			Metadata: ObjectMeta{Name: GuardName, Annotations: copyMap(rbac)},
+			Data:     map[string]string{guardScriptFile: guardScript},
+		},
 		Retire: retire,
 		ServiceAccount: ServiceAccount{
 			TypeMeta: TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
@@ -356,15 +364,22 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// guardJob is the Job running guard.py with env (the name is set by the
-// caller); withGuardJob adds GUARD_JOB, filled in once the name is known.
-func guardJob(cluster, image, secretName string, env []EnvVar, deadline int64, withGuardJob bool) Job {
+// nameJob names a Job <prefix><5 hex of its spec and the script> (a Job's
+// pod template cannot change: a new spec or script must be a new Job), puts
+// it in a sync wave, and tells it its own name (GUARD_SELF, not hashed).
+func nameJob(j *Job, prefix, wave string) {
+	sum := sha256.Sum256(append(mustJSON(j.Spec), guardScript...))
+	j.Metadata.Name = prefix + hex.EncodeToString(sum[:])[:5]
+	j.Metadata.Annotations = map[string]string{SyncWaveAnnotation: wave}
+	c := &j.Spec.Template.Spec.Containers[0]
+	c.Env = append(c.Env, EnvVar{Name: "GUARD_SELF", Value: j.Metadata.Name})
+}
+
+// guardJob is the Job running guard.py with env (nameJob names it).
+func guardJob(cluster, image, secretName string, env []EnvVar, deadline int64) Job {
 	f, t := false, true
 	uid := int64(26) // the postgres user of the CNPG and plugin images
 	backoff := int32(3)
-	if withGuardJob {
-		env = append(env, EnvVar{Name: "GUARD_JOB"})
-	}
 	return Job{
 		TypeMeta: TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		Spec: JobSpec{
@@ -386,11 +401,12 @@ func guardJob(cluster, image, secretName string, env []EnvVar, deadline int64, w
 					Containers: []Container{{
 						Name:    "guard",
 						Image:   image,
-						Command: []string{"python3", "-c", guardScript},
+						Command: []string{"python3", guardScriptDir + "/" + guardScriptFile},
 						Env:     env,
 						VolumeMounts: []VolumeMount{
 							{Name: "credentials", MountPath: guardCredentialsDir, ReadOnly: true},
 							{Name: "tmp", MountPath: "/tmp"},
+							{Name: "script", MountPath: guardScriptDir, ReadOnly: true},
 						},
 						Resources: &ResourceRequirements{
 							Requests: map[string]string{"cpu": "10m", "memory": "64Mi"},
@@ -405,6 +421,7 @@ func guardJob(cluster, image, secretName string, env []EnvVar, deadline int64, w
 					Volumes: []Volume{
 						{Name: "credentials", Secret: &SecretVolumeSource{SecretName: secretName, Optional: &t}},
 						{Name: "tmp", EmptyDir: &EmptyDirVolumeSource{}},
+						{Name: "script", ConfigMap: &ConfigMapVolumeSource{Name: GuardName}},
 					},
 				},
 			},

@@ -5,8 +5,8 @@
 # Anything else is retried. Once the Cluster exists the guard Job is made
 # a dependent of it (ownerReferences), so that deleting the Cluster deletes
 # the guard too and Argo CD's self-heal re-creates and re-runs both, guard
-# first (GUARD_MODE=adopt: the Sync hook, in the Cluster's wave, that does
-# it in every full sync). Inputs are environment variables set by offshoot (clone/guard.go).
+# first (GUARD_MODE=adopt: a Job in the Cluster's wave that does it, for the
+# guard and for itself, once per generation). Inputs are environment variables set by offshoot (clone/guard.go).
 import datetime
 import json
 import os
@@ -31,7 +31,8 @@ PARENT = E.get("GUARD_PARENT_SERVER_NAME", "")
 PARENT_BRANCH = E.get("GUARD_PARENT_BRANCH", "")
 TARGET = E.get("GUARD_TARGET_TIME", "")
 POLL = int(E.get("GUARD_POLL_SECONDS", "15"))
-JOB = E.get("GUARD_JOB", "")
+JOB = E.get("GUARD_JOB", "")  # the guard Job (for the adopt Job)
+SELF = E.get("GUARD_SELF", "")  # this Job
 MODE = E.get("GUARD_MODE", "guard")
 
 
@@ -89,29 +90,29 @@ def get_cluster():
         log("cannot read Cluster %s from the API server: %s" % (CLUSTER, e))
         return None
     if code == 200:
-        return obj
+        return obj or {"metadata": {}}
     if code == 404:
         return False
     log("cannot read Cluster %s from the API server: HTTP %d (check the Role offshoot-clone-guard)" % (CLUSTER, code))
     return None
 
 
-def adopt(cluster):
-    """Make the guard Job a dependent of the Cluster: the garbage collector
-    deletes it with the Cluster, so a re-created Cluster is guarded again."""
+def adopt(cluster, job):
+    """Make a Job a dependent of the Cluster: the garbage collector deletes
+    it with the Cluster, so a re-created Cluster is guarded again."""
     uid = cluster.get("metadata", {}).get("uid", "")
     owner = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "name": CLUSTER, "uid": uid,
              "controller": False, "blockOwnerDeletion": False}
     try:
-        code, _ = api("PATCH", "/apis/batch/v1/namespaces/%s/jobs/%s" % (NAMESPACE, JOB),
+        code, _ = api("PATCH", "/apis/batch/v1/namespaces/%s/jobs/%s" % (NAMESPACE, job),
                       {"metadata": {"ownerReferences": [owner]}})
     except Exception as e:
-        log("cannot make Job %s a dependent of Cluster %s: %s" % (JOB, CLUSTER, e))
+        log("cannot make Job %s a dependent of Cluster %s: %s" % (job, CLUSTER, e))
         return False
     if code != 200:
-        log("cannot make Job %s a dependent of Cluster %s: HTTP %d" % (JOB, CLUSTER, code))
+        log("cannot make Job %s a dependent of Cluster %s: HTTP %d" % (job, CLUSTER, code))
         return False
-    log("Job %s is now deleted with Cluster %s (uid %s)" % (JOB, CLUSTER, uid))
+    log("Job %s is now deleted with Cluster %s (uid %s)" % (job, CLUSTER, uid))
     return True
 
 
@@ -200,11 +201,13 @@ def wal_written_after(creds, server, t):
 def check():
     """One round: returns when it must wait; exits when it knows."""
     cluster = get_cluster()
-    if cluster:
-        adopt(cluster)
-        ready("Cluster %s exists: it was bootstrapped already, nothing to guard" % CLUSTER)
     if cluster is None:
         return "the API server"
+    if cluster is not False and cluster.get("metadata", {}).get("deletionTimestamp"):
+        return "Cluster %s to finish being deleted" % CLUSTER
+    if cluster is not False:
+        adopt(cluster, SELF)
+        ready("Cluster %s exists: it was bootstrapped already, nothing to guard" % CLUSTER)
     creds, missing = credentials()
     if missing:
         return ("keys %s of Secret %s (the replicator or External Secrets fills it; see docs/database.md)"
@@ -252,7 +255,7 @@ def main_adopt():
     start = time.time()
     while time.time() - start < 300:
         cluster = get_cluster()
-        if cluster and adopt(cluster):
+        if cluster and adopt(cluster, JOB) and adopt(cluster, SELF):
             sys.exit(0)
         if cluster is False:
             log("Cluster %s does not exist: nothing to adopt the guard" % CLUSTER)
@@ -309,7 +312,10 @@ def main():
     log("guarding Cluster %s/%s: %s, archiving to %s" % (NAMESPACE, CLUSTER, what, OWN))
     start = time.time()
     while True:
-        waiting = check()
+        try:
+            waiting = check()
+        except Exception as e:  # an unreadable catalog, a store that is down: try again
+            waiting = "a retry after %s: %s" % (type(e).__name__, e)
         log("waiting for %s (%ds so far; the Job's activeDeadlineSeconds bounds the wait)" % (waiting, time.time() - start))
         time.sleep(POLL)
 

@@ -49,15 +49,16 @@ func TestGuardShape(t *testing.T) {
 		t.Fatal("the guard must be an ordinary resource: Argo CD's self-heal (a partial sync) runs no hooks")
 	}
 	a := g.Adopt
-	if a.Metadata.Name != "feature-1-pg1-adopt" || a.Metadata.Annotations[clone.HookAnnotation] != "Sync" || wave(t, a.Metadata.Annotations) != wave(t, child.Cluster.Metadata.Annotations) {
-		t.Fatalf("adopt hook: %+v", a.Metadata)
+	_, hook := a.Metadata.Annotations[clone.HookAnnotation]
+	if !strings.HasPrefix(a.Metadata.Name, "feature-1-pg1-adopt-") || hook || wave(t, a.Metadata.Annotations) != wave(t, child.Cluster.Metadata.Annotations) {
+		t.Fatalf("adopt Job: an ordinary Job in the Cluster's wave, run once per generation: %+v", a.Metadata)
 	}
 	var adoptsGuard bool
 	for _, e := range a.Spec.Template.Spec.Containers[0].Env {
 		adoptsGuard = adoptsGuard || (e.Name == "GUARD_JOB" && e.Value == j.Metadata.Name)
 	}
 	if !adoptsGuard {
-		t.Fatal("the adopt hook must name the guard Job")
+		t.Fatal("the adopt Job must name the guard Job")
 	}
 	// Another spec (here: image) is another Job: a Job's template is immutable.
 	s2 := settings()
@@ -95,8 +96,18 @@ func TestGuardShape(t *testing.T) {
 			t.Errorf("guard env %s = %q, want %q", k, env[k], v)
 		}
 	}
-	if c.Image != clone.DefaultGuardImage || c.Command[0] != "python3" || c.Command[2] != clone.GuardScript() {
-		t.Fatalf("guard container: %s %v", c.Image, c.Command[:2])
+	if c.Image != clone.DefaultGuardImage || strings.Join(c.Command, " ") != "python3 /guard/guard.py" {
+		t.Fatalf("guard container: %s %v", c.Image, c.Command)
+	}
+	if g.Script.Metadata.Name != clone.GuardName || g.Script.Data["guard.py"] != clone.GuardScript() || wave(t, g.Script.Metadata.Annotations) >= jw {
+		t.Fatalf("the script ConfigMap must hold guard.py and come before the guard: %+v", g.Script.Metadata)
+	}
+	var mounted bool
+	for _, v := range j.Spec.Template.Spec.Volumes {
+		mounted = mounted || (v.ConfigMap != nil && v.ConfigMap.Name == clone.GuardName)
+	}
+	if !mounted {
+		t.Fatal("the guard must mount the script ConfigMap")
 	}
 	if *j.Spec.ActiveDeadlineSeconds != int64(clone.DefaultGuardTimeout/time.Second) {
 		t.Fatalf("deadline %d", *j.Spec.ActiveDeadlineSeconds)
@@ -118,7 +129,7 @@ func TestGuardShape(t *testing.T) {
 	if strings.Join(rule.Verbs, ",") != "get" || strings.Join(rule.ResourceNames, ",") != "feature-1-pg1" || rule.Resources[0] != "clusters" {
 		t.Fatalf("the guard may only get its own Cluster: %+v", rule)
 	}
-	if rule := g.Role.Rules[1]; strings.Join(rule.Verbs, ",") != "get,patch" || strings.Join(rule.ResourceNames, ",") != j.Metadata.Name || rule.Resources[0] != "jobs" {
+	if rule := g.Role.Rules[1]; strings.Join(rule.Verbs, ",") != "get,patch" || strings.Join(rule.ResourceNames, ",") != j.Metadata.Name+","+a.Metadata.Name || rule.Resources[0] != "jobs" {
 		t.Fatalf("the guard may only patch its own Job: %+v", rule)
 	}
 	if len(g.Role.Rules) != 2 {
@@ -179,14 +190,16 @@ func TestBuiltinCheckRejectsWhatTheAPIServerRejects(t *testing.T) {
 // catalog the test edits) and a fake API server that says whether the
 // Cluster exists.
 type fakeStore struct {
-	t       *testing.T
-	dir     string
-	env     []string
-	mu      sync.Mutex
-	cluster bool
-	owner   string   // the ownerReferences a PATCH of the guard Job set
-	deleted []string // Clusters deleted
-	list    string   // the Cluster list (JSON)
+	t        *testing.T
+	dir      string
+	env      []string
+	mu       sync.Mutex
+	cluster  bool
+	deleting bool     // the Cluster has a deletionTimestamp
+	owner    string   // the ownerReferences the last PATCH of a Job set
+	patched  []string // the Jobs patched
+	deleted  []string // Clusters deleted
+	list     string   // the Cluster list (JSON)
 }
 
 func newFakeStore(t *testing.T) *fakeStore {
@@ -221,9 +234,10 @@ if [ -f "`+f.dir+`/wals-$server" ]; then echo "ERROR: WAL archive check failed f
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/apis/batch/v1/namespaces/shop-feature-1/jobs/feature-1-pg1-guard-") {
+		if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/apis/batch/v1/namespaces/shop-feature-1/jobs/feature-1-pg1-") {
 			b, _ := io.ReadAll(r.Body)
 			f.owner = string(b)
+			f.patched = append(f.patched, strings.TrimPrefix(r.URL.Path, "/apis/batch/v1/namespaces/shop-feature-1/jobs/"))
 			fmt.Fprint(w, `{}`)
 			return
 		}
@@ -243,6 +257,10 @@ if [ -f "`+f.dir+`/wals-$server" ]; then echo "ERROR: WAL archive check failed f
 		}
 		if !f.cluster {
 			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if f.deleting {
+			fmt.Fprint(w, `{"kind":"Cluster","metadata":{"uid":"c0ffee","deletionTimestamp":"2026-11-26T10:00:00Z"}}`)
 			return
 		}
 		fmt.Fprint(w, `{"kind":"Cluster","metadata":{"uid":"c0ffee"}}`)
@@ -296,7 +314,13 @@ func (f *fakeStore) runJob(job clone.Job, on map[string]func()) (exit int, out s
 	c := job.Spec.Template.Spec.Containers[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
+	// The pod runs the ConfigMap's guard.py from /guard; here, a copy.
+	script := filepath.Join(f.dir, "guard.py")
+	f.write("guard.py", clone.GuardScript(), 0o644)
+	if strings.Join(c.Command, " ") != "python3 /guard/guard.py" {
+		f.t.Fatalf("command %v", c.Command)
+	}
+	cmd := exec.CommandContext(ctx, "python3", script)
 	for _, e := range c.Env {
 		if e.ValueFrom == nil && e.Name != "GUARD_CREDENTIALS_DIR" {
 			cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
@@ -369,7 +393,9 @@ func TestGuardWaitsForCredentialsAndTheParentsFirstBackup(t *testing.T) {
 // something else) the guard passes at once, whatever the archive holds.
 func TestGuardPassesWhenTheClusterExists(t *testing.T) {
 	f := newFakeStore(t)
+	f.mu.Lock()
 	f.cluster = true
+	f.mu.Unlock()
 	f.write("wals-"+guardChild().ServerName, "", 0o644)
 	exit, out := f.run(guardChild(), nil)
 	if exit != 0 || !strings.Contains(out, "Cluster feature-1-pg1 exists") {
@@ -380,20 +406,22 @@ func TestGuardPassesWhenTheClusterExists(t *testing.T) {
 	}
 }
 
-// In every full sync the adopt hook (in the Cluster's wave) makes the guard Job a dependent of
+// Once per generation the adopt Job (in the Cluster's wave) makes the guard Job a dependent of
 // the new Cluster: deleting the Cluster deletes its guard, so self-heal
 // re-creates the guard, which runs again before the Cluster.
-func TestAdoptHookMakesTheGuardADependentOfTheCluster(t *testing.T) {
+func TestAdoptJobMakesTheGuardADependentOfTheCluster(t *testing.T) {
 	f := newFakeStore(t)
+	f.mu.Lock()
 	f.cluster = true
+	f.mu.Unlock()
 	o, err := clone.Build(settings(), guardChild())
 	if err != nil {
 		t.Fatal(err)
 	}
 	exit, out := f.runJob(o.Guard.Adopt, nil)
 	want := `{"metadata": {"ownerReferences": [{"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "name": "feature-1-pg1", "uid": "c0ffee", "controller": false, "blockOwnerDeletion": false}]}}`
-	if exit != 0 || f.owner != want {
-		t.Fatalf("exit %d, patch %s:\n%s", exit, f.owner, out)
+	if exit != 0 || f.owner != want || strings.Join(f.patched, ",") != o.Guard.Job.Metadata.Name+","+o.Guard.Adopt.Metadata.Name {
+		t.Fatalf("exit %d, patched %v with %s:\n%s", exit, f.patched, f.owner, out)
 	}
 	if !strings.Contains(out, "is now deleted with Cluster feature-1-pg1") {
 		t.Fatal(out)
@@ -464,9 +492,9 @@ func TestGuardScriptIsEmbedded(t *testing.T) {
 
 // A protected environment's Cluster carries Prune=false, so after a
 // refresh Argo CD would keep the previous generation running and archiving:
-// the retire hook (protected environments only, after the new Cluster is
+// the retire Job (protected environments only, after the new Cluster is
 // Healthy) deletes the older generations, and nothing else.
-func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
+func TestRetireJobDeletesOnlyOlderGenerations(t *testing.T) {
 	f := newFakeStore(t)
 	spec := guardChild()
 	spec.Env, spec.Cluster, spec.ServerName, spec.Protected = "feature-1", "feature-1-pg3", "feature-1-20261126t090100z-0123", true
@@ -475,7 +503,8 @@ func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := o.Guard.Retire
-	if r == nil || r.Metadata.Annotations[clone.HookAnnotation] != "Sync" || wave(t, r.Metadata.Annotations) <= wave(t, o.Cluster.Metadata.Annotations) {
+	if r == nil || !strings.HasPrefix(r.Metadata.Name, "feature-1-pg3-retire-") || len(r.Metadata.Name) != len("feature-1-pg3-retire-")+5 ||
+		r.Metadata.Annotations[clone.HookAnnotation] != "" || wave(t, r.Metadata.Annotations) <= wave(t, o.Cluster.Metadata.Annotations) {
 		t.Fatalf("retire hook: %+v", r)
 	}
 	var canDelete bool
@@ -485,6 +514,7 @@ func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
 	if !canDelete {
 		t.Fatal("a protected environment's guard must be allowed to delete its old Clusters")
 	}
+	f.mu.Lock()
 	f.list = `{"items": [
 		{"metadata": {"name": "feature-1-pg1"}, "spec": {"plugins": [{"parameters": {"serverName": "feature-1-old1"}}]}},
 		{"metadata": {"name": "feature-1-pg2"}, "spec": {"plugins": [{"parameters": {"serverName": "feature-1-old2"}}]}},
@@ -492,6 +522,7 @@ func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
 		{"metadata": {"name": "feature-1-pg4"}},
 		{"metadata": {"name": "feature-1-pgx"}},
 		{"metadata": {"name": "feature-10-pg1"}}]}`
+	f.mu.Unlock()
 	exit, out := f.runJob(*r, nil)
 	if exit != 0 || strings.Join(f.deleted, ",") != "feature-1-pg1,feature-1-pg2" {
 		t.Fatalf("exit %d, deleted %v:\n%s", exit, f.deleted, out)
@@ -499,9 +530,104 @@ func TestRetireHookDeletesOnlyOlderGenerations(t *testing.T) {
 	if !strings.Contains(out, "its archive feature-1-old1 stays in the object store") {
 		t.Fatal(out)
 	}
-	// An unprotected environment's old Cluster is pruned by Argo CD: no hook, no right to delete.
+	// An unprotected environment's old Cluster is pruned by Argo CD: no retire Job, no right to delete.
 	o, _ = clone.Build(settings(), guardChild())
 	if o.Guard.Retire != nil || len(o.Guard.Role.Rules) != 2 {
 		t.Fatalf("unprotected: retire %v, rules %+v", o.Guard.Retire, o.Guard.Role.Rules)
+	}
+}
+
+// With T and no backup after it, the guard waits until the parent's WAL
+// archive holds a segment written after T (listed with boto3 on s3://
+// stores; a fake boto3 module stands in for S3 here).
+func TestGuardWaitsForWALPastTheTarget(t *testing.T) {
+	f := newFakeStore(t)
+	f.keys()
+	spec := guardChild()
+	at := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Second)
+	spec.Source.TargetTime = &at
+	f.backup(spec.Source.ServerName, at.Add(-time.Hour))
+	pydir := filepath.Join(f.dir, "py")
+	if err := os.MkdirAll(pydir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The fake lists <dir>/wals.txt: one "key unix-mtime" per line, and
+	// records how it was called.
+	f.write("py/boto3.py", `import datetime, os
+DIR = `+fmt.Sprintf("%q", f.dir)+`
+class _Pages:
+    def paginate(self, Bucket, Prefix):
+        with open(os.path.join(DIR, "boto3-calls"), "a") as c:
+            c.write(Bucket + " " + Prefix + "\n")
+        contents = []
+        try:
+            lines = open(os.path.join(DIR, "wals.txt")).read().split("\n")
+        except OSError:
+            lines = []
+        for line in lines:
+            if line:
+                key, mtime = line.split()
+                contents.append({"Key": key, "LastModified": datetime.datetime.fromtimestamp(int(mtime), datetime.timezone.utc)})
+        yield {"Contents": contents}
+class _Client:
+    def get_paginator(self, name):
+        assert name == "list_objects_v2"
+        return _Pages()
+def client(service, endpoint_url=None, aws_access_key_id=None, aws_secret_access_key=None):
+    assert service == "s3" and aws_access_key_id == "AKIA-feature-1", (service, aws_access_key_id)
+    return _Client()
+`, 0o644)
+	f.env = append(f.env, "PYTHONPATH="+pydir)
+	wals := func(lines ...string) { f.write("wals.txt", strings.Join(lines, "\n")+"\n", 0o644) }
+	prefix := "offshoot/" + spec.Source.ServerName + "/wals/0000000100000000/"
+	// Before T only (and a history file after it, which does not count).
+	wals(prefix+"000000010000000000000003.gz "+fmt.Sprint(at.Add(-time.Minute).Unix()),
+		"offshoot/"+spec.Source.ServerName+"/wals/00000002.history "+fmt.Sprint(at.Add(time.Minute).Unix()))
+	exit, out := f.run(spec, map[string]func(){
+		"waiting for WAL of staging written after " + at.Format(time.RFC3339): func() {
+			wals(prefix + "000000010000000000000004.gz " + fmt.Sprint(at.Add(2*time.Minute).Unix()))
+		},
+	})
+	if exit != 0 || !strings.Contains(out, "READY: a base backup of staging ended at or before "+at.Format(time.RFC3339)+", and its WAL archive holds a segment written after it") {
+		t.Fatalf("exit %d:\n%s", exit, out)
+	}
+	calls, _ := os.ReadFile(filepath.Join(f.dir, "boto3-calls"))
+	if !strings.HasPrefix(string(calls), "backups offshoot/staging-20261126t090000z-beef/wals/\n") {
+		t.Fatalf("listed %q", calls)
+	}
+}
+
+// An error on the way (here: a catalog that is not JSON) is logged and
+// retried, not a crash of the pod.
+func TestGuardRetriesAfterErrors(t *testing.T) {
+	f := newFakeStore(t)
+	f.keys()
+	spec := guardChild()
+	f.write("catalog-"+spec.Source.ServerName+".json", "<html>502 Bad Gateway</html>", 0o644)
+	exit, out := f.run(spec, map[string]func(){
+		"waiting for a retry after JSONDecodeError": func() { f.backup(spec.Source.ServerName, time.Now().Add(-time.Minute)) },
+	})
+	if exit != 0 || !strings.Contains(out, "READY:") {
+		t.Fatalf("exit %d:\n%s", exit, out)
+	}
+}
+
+// A Cluster still being deleted (its finalizers running) is not a Cluster
+// that exists: the guard waits until it is gone, then checks the archive.
+func TestGuardWaitsForADeletedClusterToGo(t *testing.T) {
+	f := newFakeStore(t)
+	f.keys()
+	f.cluster, f.deleting = true, true
+	spec := guardChild()
+	f.write("wals-"+spec.ServerName, "", 0o644)
+	exit, out := f.run(spec, map[string]func(){
+		"waiting for Cluster feature-1-pg1 to finish being deleted": func() {
+			f.mu.Lock()
+			f.cluster = false
+			f.mu.Unlock()
+		},
+	})
+	if exit != clone.GuardRefusedExitCode || f.owner != "" || !strings.Contains(out, "already holds WAL") {
+		t.Fatalf("exit %d, owner %q:\n%s", exit, f.owner, out)
 	}
 }

@@ -411,9 +411,9 @@ func TestBuiltEnvironmentsPassCRDSchemas(t *testing.T) {
 			t.Fatalf("%s: %v", e.Branch, err)
 		}
 		// The built-in kinds (Namespace, the credentials Secret, the clone
-		// guard's ServiceAccount, Role, RoleBinding, Job and PostSync hook, the app's
-		// Deployment, Service, Ingress) against the Kubernetes types and
-		// OpenAPI schema.
+		// guard's ConfigMap, ServiceAccount, Role, RoleBinding, guard and
+		// adopt Jobs (and retire Job when protected), the app's Deployment,
+		// Service, Ingress) against the Kubernetes types and OpenAPI schema.
 		builtin := map[string]bool{}
 		for _, doc := range strings.Split(string(out), "\n---\n") {
 			var m map[string]any
@@ -430,9 +430,9 @@ func TestBuiltEnvironmentsPassCRDSchemas(t *testing.T) {
 			}
 			builtin[kind+"/"+m["metadata"].(map[string]any)["name"].(string)] = true
 		}
-		want := 10
+		want := 11
 		if e.Protected {
-			want++ // the retire hook
+			want++ // the retire Job
 		}
 		if len(skipped) != want || len(builtin) != want {
 			t.Fatalf("%s: skipped by the CRD check %v, validated as built-in %v", e.Branch, skipped, keys(builtin))

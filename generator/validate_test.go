@@ -1,10 +1,13 @@
 package generator
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/offshoot-dev/offshoot/clone"
 )
 
 // Builds run in parallel (a Validator) give byte-for-byte what one-by-one
@@ -76,5 +79,36 @@ func TestValidateWithoutYAMLStillChecks(t *testing.T) {
 	dir[KustomizationFile] = []byte(strings.Replace(string(dir[KustomizationFile]), "namespace: "+p.Env.Namespace, "namespace: kube-system", 1))
 	if err := p.Validate(r.fs); err == nil || !strings.Contains(err.Error(), "kube-system") {
 		t.Fatalf("want the namespace check to refuse, got %v", err)
+	}
+}
+// The kustomize-built Cluster goes through clone.CheckSafety too: an
+// overlay patch that adds a second Barman Cloud plugin entry (which would
+// receive archive calls into the parent's store) is refused, nothing is
+// committed.
+func TestBuiltClusterEveryPluginEntryChecked(t *testing.T) {
+	r := demo(t)
+	p, err := PlanUnchecked(r.cfg, r.fs, Request{Op: OpSync, Branch: "feature_3", Parent: "staging", SHA: "7654321", Now: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := p.Dirs[EnvDir(p.Env.Name)]
+	patch := `- target:
+    kind: Cluster
+  patch: |-
+    - op: add
+      path: /spec/plugins/-
+      value:
+        name: barman-cloud.cloudnative-pg.io
+        parameters:
+          barmanObjectName: parent-archive
+          serverName: ` + p.Env.Database.Source.ServerName + "\n"
+	k := strings.Replace(string(dir[KustomizationFile]), "patches:\n", "patches:\n"+patch, 1)
+	if k == string(dir[KustomizationFile]) {
+		t.Fatal("kustomization has no patches")
+	}
+	dir[KustomizationFile] = []byte(k)
+	err = p.Validate(r.fs)
+	if !errors.Is(err, clone.ErrUnsafe) || !strings.Contains(err.Error(), "without isWALArchiver") {
+		t.Fatalf("want the second plugin entry refused, got %v", err)
 	}
 }

@@ -81,6 +81,7 @@ func TestValidateWithoutYAMLStillChecks(t *testing.T) {
 		t.Fatalf("want the namespace check to refuse, got %v", err)
 	}
 }
+
 // The kustomize-built Cluster goes through clone.CheckSafety too: an
 // overlay patch that adds a second Barman Cloud plugin entry (which would
 // receive archive calls into the parent's store) is refused, nothing is

@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -369,6 +371,10 @@ func (c *cluster) statusSmoke(t *testing.T, r *report) {
 	if out, err := c.offshootCmd(ctx, env, "status", "--plaintext", "main"); err == nil {
 		t.Errorf("offshoot status (Healthy required) succeeded without a kubelet:\n%s", out)
 	} else {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 4 {
+			t.Errorf("offshoot status (Healthy required, not ready): %v, want exit code 4 (pending)\n%s", err, out)
+		}
 		r.statusStrict = out
 	}
 	out, err = c.offshootCmd(ctx, env, "status", "--plaintext", "-o", "json", "-w", "--until", "synced", "--timeout", "60s", "--refresh", "feature_1")

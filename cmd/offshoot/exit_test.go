@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/offshoot-dev/offshoot/clone"
 	"github.com/offshoot-dev/offshoot/generator"
@@ -26,6 +27,8 @@ func TestExitCodes(t *testing.T) {
 		{fmt.Errorf("x: %w", clone.ErrUnsafe), exitUnsafe},
 		{fmt.Errorf("%w: 1 of 3 environment(s) did not get Synced and Healthy within 5m0s: main", argocd.ErrNotReady), exitPending},
 		{fmt.Errorf("environments repo: %w", gitcache.ErrInsecureCredentials), exitUsage},
+		{&generator.PointInTimeError{Reason: "its WAL is not archived yet", RetryAt: time.Now()}, exitPending},
+		{&generator.PointInTimeError{Reason: "in the future"}, exitUsage},
 	} {
 		if got := exitCode(tc.err); got != tc.code {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.code)

@@ -69,6 +69,11 @@ func runInit(ctx context.Context, o *initOptions) error {
 	}
 	fmt.Fprintf(o.f.Out, "initialised %s (commit %s)\n", o.location, short(out.Commit))
 	fmt.Fprintf(o.f.Out, "next: edit offshoot.yaml and base/app/, then: offshoot sync <root-branch> --sha <commit> --env-repo %s\n", o.location)
+	if cfg, err := generator.ParseConfig(files[generator.ConfigFile]); err == nil {
+		if how := cfg.ReplicatedSourceInstructions(); how != "" {
+			fmt.Fprintf(o.f.Out, "\n%s", how)
+		}
+	}
 	return nil
 }
 

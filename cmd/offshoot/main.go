@@ -51,7 +51,10 @@ func exitCode(err error) int {
 	var ue *generator.UsageError
 	var be *generator.BranchError
 	var fe *flagError
+	var pe *generator.PointInTimeError
 	switch {
+	case errors.As(err, &pe) && !pe.RetryAt.IsZero():
+		return exitPending // not yet: the same command succeeds at RetryAt
 	case errors.Is(err, clone.ErrUnsafe):
 		return exitUnsafe
 	case errors.Is(err, argocd.ErrNotReady):

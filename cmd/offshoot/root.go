@@ -55,7 +55,8 @@ this machine (loopback), unless $OFFSHOOT_ALLOW_INSECURE_HTTP=true.
 Exit codes: 0 success; 1 the work failed (git, validation, an invalid
 offshoot.yaml); 2 the invocation is wrong (flags, arguments, branch names,
 unknown parent, protected branch); 3 refused by a data-safety rule; 4 not
-ready yet (status: environments not ready, or not within --timeout).`,
+ready yet (status: environments not ready, or not within --timeout; --at: its
+WAL cannot be archived yet, retry at the time the message names).`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		Version:           version,

@@ -51,12 +51,38 @@ func TestMain(m *testing.M) {
 	go func() {
 		s := <-sig
 		fmt.Fprintf(os.Stderr, "\ne2e: %v: stopping every component\n", s)
+		runTeardowns()
 		stopAll()
 		os.Exit(130)
 	}()
 	code := m.Run()
+	runTeardowns()
 	stopAll()
 	os.Exit(code)
+}
+
+var (
+	teardownMu sync.Mutex
+	teardowns  []func()
+)
+
+// addTeardown registers f to run on every way out (test end, failure,
+// SIGINT/SIGTERM), newest first, before the remaining processes stop.
+func addTeardown(f func()) {
+	teardownMu.Lock()
+	teardowns = append(teardowns, f)
+	teardownMu.Unlock()
+}
+
+// runTeardowns runs (and forgets) the registered teardowns, newest first.
+func runTeardowns() {
+	teardownMu.Lock()
+	fs := teardowns
+	teardowns = nil
+	teardownMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }
 
 // start runs a component in its own process group, its output in logs/name.log.
@@ -179,6 +205,7 @@ type cluster struct {
 	redisAddr     string
 	components    map[string]*proc
 	startupTime   time.Duration
+	realHealth    bool // offshoot's own Cluster health check (a real operator runs)
 }
 
 func mustEnv(t testing.TB, k, def string) string {

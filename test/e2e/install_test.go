@@ -63,11 +63,13 @@ func (c *cluster) install(t *testing.T, mainRepo string) {
 	// offshoot's health checks, the way its README says.
 	c.kubectl(t, "patch", "configmap", "argocd-cm", "-n", "argocd", "--type", "merge",
 		"--patch-file", filepath.Join(mainRepo, "manifests", "argocd-cm-health.yaml"))
-	// The e2e concession (see e2eClusterHealth), and an account for offshoot status.
-	patch, _ := json.Marshal(map[string]any{"data": map[string]string{
-		"resource.customizations.health.postgresql.cnpg.io_Cluster": e2eClusterHealth,
-		"accounts.offshoot": "apiKey",
-	}})
+	// The e2e concession (see e2eClusterHealth) unless a real operator runs
+	// (TestNode), and an account for offshoot status.
+	data := map[string]string{"accounts.offshoot": "apiKey"}
+	if !c.realHealth {
+		data["resource.customizations.health.postgresql.cnpg.io_Cluster"] = e2eClusterHealth
+	}
+	patch, _ := json.Marshal(map[string]any{"data": data})
 	c.kubectl(t, "patch", "configmap", "argocd-cm", "-n", "argocd", "--type", "merge", "-p", string(patch))
 	// offshoot status only needs to read the applications of project offshoot.
 	patch, _ = json.Marshal(map[string]any{"data": map[string]string{

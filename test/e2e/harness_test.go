@@ -74,8 +74,15 @@ func addTeardown(f func()) {
 	teardownMu.Unlock()
 }
 
+// teardownRun is held while teardowns run: a second caller (the signal
+// handler while the test's own cleanup runs) waits for the first to finish
+// instead of exiting under it.
+var teardownRun sync.Mutex
+
 // runTeardowns runs (and forgets) the registered teardowns, newest first.
 func runTeardowns() {
+	teardownRun.Lock()
+	defer teardownRun.Unlock()
 	teardownMu.Lock()
 	fs := teardowns
 	teardowns = nil

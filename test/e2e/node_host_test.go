@@ -56,6 +56,7 @@ type hostState struct {
 	propagation string
 	existed     map[string]bool
 	nftTables   map[string]bool // nft tables before (iptables-nft creates empty ones)
+	cniResults  map[string]bool // files in /var/lib/cni/results before
 	once        sync.Once
 }
 
@@ -89,7 +90,7 @@ func prepareHost(t *testing.T, dir string) *hostState {
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
 		t.Fatal("/usr/lib/cni/bridge not found: apt-get install -y containernetworking-plugins")
 	}
-	h := &hostState{dir: dir, sysctls: map[string]string{}, existed: map[string]bool{}, nftTables: nftTables()}
+	h := &hostState{dir: dir, sysctls: map[string]string{}, existed: map[string]bool{}, nftTables: nftTables(), cniResults: dirNames("/var/lib/cni/results")}
 	if _, err := os.Stat("/proc/sys/net/bridge"); err != nil {
 		_, _ = sh("modprobe", "br_netfilter")
 	}
@@ -226,11 +227,9 @@ func (h *hostState) restore() {
 			}
 		}
 		os.Remove("/var/lib/kubelet/device-plugins/kubelet.sock")
-		if ents, err := os.ReadDir("/var/lib/cni/results"); err == nil {
-			for _, e := range ents {
-				if strings.HasPrefix(e.Name(), "offshoot-e2e-") {
-					os.Remove(filepath.Join("/var/lib/cni/results", e.Name()))
-				}
+		for f := range dirNames("/var/lib/cni/results") { // libcni's cache of our pods
+			if !h.cniResults[f] {
+				os.Remove(filepath.Join("/var/lib/cni/results", f))
 			}
 		}
 		for _, p := range hardPaths {
@@ -282,4 +281,13 @@ func nftHasRules(listing string) bool {
 		return true
 	}
 	return false
+}
+
+func dirNames(dir string) map[string]bool {
+	m := map[string]bool{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		m[e.Name()] = true
+	}
+	return m
 }

@@ -51,12 +51,45 @@ func TestMain(m *testing.M) {
 	go func() {
 		s := <-sig
 		fmt.Fprintf(os.Stderr, "\ne2e: %v: stopping every component\n", s)
+		runTeardowns()
 		stopAll()
 		os.Exit(130)
 	}()
 	code := m.Run()
+	runTeardowns()
 	stopAll()
 	os.Exit(code)
+}
+
+var (
+	teardownMu sync.Mutex
+	teardowns  []func()
+)
+
+// addTeardown registers f to run on every way out (test end, failure,
+// SIGINT/SIGTERM), newest first, before the remaining processes stop.
+func addTeardown(f func()) {
+	teardownMu.Lock()
+	teardowns = append(teardowns, f)
+	teardownMu.Unlock()
+}
+
+// teardownRun is held while teardowns run: a second caller (the signal
+// handler while the test's own cleanup runs) waits for the first to finish
+// instead of exiting under it.
+var teardownRun sync.Mutex
+
+// runTeardowns runs (and forgets) the registered teardowns, newest first.
+func runTeardowns() {
+	teardownRun.Lock()
+	defer teardownRun.Unlock()
+	teardownMu.Lock()
+	fs := teardowns
+	teardowns = nil
+	teardownMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }
 
 // start runs a component in its own process group, its output in logs/name.log.
@@ -179,6 +212,7 @@ type cluster struct {
 	redisAddr     string
 	components    map[string]*proc
 	startupTime   time.Duration
+	realHealth    bool // offshoot's own Cluster health check (a real operator runs)
 }
 
 func mustEnv(t testing.TB, k, def string) string {

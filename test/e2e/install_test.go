@@ -73,12 +73,14 @@ func (c *cluster) install(t *testing.T, mainRepo string) {
 	// offshoot's health checks, the way its README says.
 	c.kubectl(t, "patch", "configmap", "argocd-cm", "-n", "argocd", "--type", "merge",
 		"--patch-file", filepath.Join(mainRepo, "manifests", "argocd-cm-health.yaml"))
-	// The e2e concession (see e2eClusterHealth), and an account for offshoot status.
-	patch, _ := json.Marshal(map[string]any{"data": map[string]string{
-		"resource.customizations.health.postgresql.cnpg.io_Cluster": e2eClusterHealth,
-		"resource.customizations.health.batch_Job":                  e2eJobHealth,
-		"accounts.offshoot": "apiKey",
-	}})
+	// The e2e concessions (see e2eClusterHealth, e2eJobHealth) unless a
+	// real node and operator run (TestNode), and an account for offshoot status.
+	data := map[string]string{"accounts.offshoot": "apiKey"}
+	if !c.realHealth {
+		data["resource.customizations.health.postgresql.cnpg.io_Cluster"] = e2eClusterHealth
+		data["resource.customizations.health.batch_Job"] = e2eJobHealth
+	}
+	patch, _ := json.Marshal(map[string]any{"data": data})
 	c.kubectl(t, "patch", "configmap", "argocd-cm", "-n", "argocd", "--type", "merge", "-p", string(patch))
 	// offshoot status only needs to read the applications of project offshoot.
 	patch, _ = json.Marshal(map[string]any{"data": map[string]string{

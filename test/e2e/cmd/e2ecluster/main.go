@@ -1,5 +1,6 @@
 // Command e2ecluster is the e2e harness's one multi-call binary: a
-// Kubernetes API server and controller manager, kubectl, and the Argo CD
+// Kubernetes API server, controller manager and scheduler, a kubelet and
+// kube-proxy (the real node of TestNode), kubectl, and the Argo CD
 // components, all built from Go modules (no images, no downloads of
 // binaries). The role is $ARGOCD_BINARY_NAME, else the base name of argv[0]
 // (the harness links each role's name to this binary), else argv[1].
@@ -20,6 +21,9 @@ import (
 	kubectl "k8s.io/kubectl/pkg/cmd"
 	kubeapiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	kubeproxy "k8s.io/kubernetes/cmd/kube-proxy/app"
+	kubescheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 
 	appcontroller "github.com/argoproj/argo-cd/v2/cmd/argocd-application-controller/commands"
 	applicationset "github.com/argoproj/argo-cd/v2/cmd/argocd-applicationset-controller/commands"
@@ -37,6 +41,9 @@ var roles = map[string]struct {
 }{
 	"kube-apiserver":                   {kubeapiserver.NewAPIServerCommand, true},
 	"kube-controller-manager":          {kcm.NewControllerManagerCommand, true},
+	"kube-scheduler":                   {func() *cobra.Command { return kubescheduler.NewSchedulerCommand() }, true},
+	"kubelet":                          {kubelet.NewKubeletCommand, true},
+	"kube-proxy":                       {kubeproxy.NewProxyCommand, true},
 	"kubectl":                          {kubectl.NewDefaultKubectlCommand, true},
 	"argocd-server":                    {argoserver.NewCommand, false},
 	"argocd-application-controller":    {appcontroller.NewCommand, false},

@@ -171,6 +171,9 @@ func (n *node) configure(t *testing.T) {
 	set("existing", "database", "objectStore", "credentials", "source")
 	set(nil, "database", "objectStore", "credentials", "replicated")
 	set(false, "app", "tls")
+	// The clone guard runs barman-cloud from the sidecar image built here
+	// (v0.14.0: see docs/e2e.md), not the default v0.15.0 one.
+	set(map[string]any{"image": sidecarImage}, "database", "cloneGuard")
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)

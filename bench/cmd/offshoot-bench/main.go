@@ -373,7 +373,7 @@ func verdict(ok bool) string {
 
 func printTable(w io.Writer, o opts, machine string, rows []row, b *bench.BurstResult, hwm, rss int64, burstErr error) {
 	fmt.Fprintf(w, "\n## offshoot bench — %s\n\nMachine: %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine)
-	fmt.Fprintf(w, "Event → commit pushed (engine.Apply on a long-lived cached clone, as serve does), %d events per kind after %d warm-up (fewer, shown as n=, when a kind ran past -max-phase %v), git smart HTTP (git http-backend) on 127.0.0.1. CPU = user+system of the bench process and its children (git server, CLIs); git server CPU = the children alone during offshoot's new-SHA events (git http-backend, receive-pack, unpack-objects, connectivity check):\n\n", o.events, o.warmup, o.maxPhase)
+	fmt.Fprintf(w, "Event → commit pushed (engine.Handle, a batch of one with its own snapshot, on a long-lived cached clone), %d events per kind after %d warm-up (fewer, shown as n=, when a kind ran past -max-phase %v), git smart HTTP (git http-backend) on 127.0.0.1. CPU = user+system of the bench process and its children (git server, CLIs); git server CPU = the children alone during offshoot's new-SHA events (git http-backend, receive-pack, unpack-objects, connectivity check):\n\n", o.events, o.warmup, o.maxPhase)
 	fmt.Fprintln(w, "| N envs | new SHA p50 | new SHA p95 | new SHA CPU p50 | git server CPU p50 | new branch p50 | new branch p95 | delete p50 | delete p95 | naive new SHA p50 (runs) | naive p95 | naive CPU p50 | naive ÷ offshoot (p50 wall) | (p50 CPU) |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	byN := map[int]row{}

@@ -244,12 +244,9 @@ func (e *Engine) prepare(ctx context.Context, snap *snapshot, reqs []Request) ([
 		if r.FromEvent {
 			r.KeepParent = true
 		}
-		it := Item{Request: r}
+		it := Item{Request: r, Err: validBranches(r.Branch, r.Parent)}
 		switch {
-		case generator.ValidateBranch(r.Branch) != nil:
-			it.Err = generator.ValidateBranch(r.Branch)
-		case r.Parent != "" && generator.ValidateBranch(r.Parent) != nil:
-			it.Err = generator.ValidateBranch(r.Parent)
+		case it.Err != nil:
 		case r.Op == generator.OpDelete && r.FromEvent && !has(r.Branch):
 			it.Skipped = "no environment to delete"
 		case r.Op == generator.OpDelete && r.FromEvent && snap.cfg.IsProtected(r.Branch):
@@ -286,6 +283,14 @@ func (e *Engine) prepare(ctx context.Context, snap *snapshot, reqs []Request) ([
 		e.log().Info("parent detected", "branch", r.Branch, "parent", choice.Parent, "reason", choice.Reason)
 	}
 	return parentsFirst(items), nil
+}
+
+// validBranches checks the branch and, when given, its parent.
+func validBranches(branch, parent string) error {
+	if err := generator.ValidateBranch(branch); err != nil || parent == "" {
+		return err
+	}
+	return generator.ValidateBranch(parent)
 }
 
 // detectParent asks the app repo for the parent of items[i]'s branch among
